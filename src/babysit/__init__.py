@@ -1,0 +1,1 @@
+"""babysit: the CS231n learning process as software."""
