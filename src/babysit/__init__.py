@@ -1,1 +1,33 @@
-"""babysit: the CS231n learning process as software."""
+"""babysit: the CS231n learning process as software.
+
+The public surface is exactly ``__all__`` (tests/test_public_api.py keeps it so). Stages live in
+sub-packages named after the lecture's sections: ``data``, ``models``, ``optim``, ``schedules``,
+``train`` (``fit``); see ARCHITECTURE.md.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from babysit import data as data
+from babysit import losses as losses
+from babysit import models as models
+from babysit import optim as optim
+from babysit import schedules as schedules
+from babysit import train as train
+from babysit.errors import BabysitError as BabysitError
+from babysit.history import History as History
+from babysit.train import fit as fit
+
+__all__ = [
+    "BabysitError",
+    "History",
+    "__version__",
+    "data",
+    "fit",
+    "losses",
+    "models",
+    "optim",
+    "schedules",
+    "train",
+]

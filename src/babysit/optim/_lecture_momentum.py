@@ -12,7 +12,7 @@ stored-ahead ``W += -mu * v_prev + (1 + mu) * v``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -63,12 +63,17 @@ class LectureSGD(torch.optim.SGD):
             params, lr=lr, momentum=momentum, dampening=0.0, weight_decay=weight_decay, nesterov=nesterov
         )
         self._warned_zero_lr = False
+        self.register_step_pre_hook(self._before_step)
 
-    def step(self, closure: Callable[[], float] | None = None) -> Any:  # type: ignore[override]
-        """Rescale momentum buffers of groups whose lr changed, then take torch's SGD step."""
+    def _before_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        """Step pre-hook: rescale momentum buffers of groups whose lr changed, before torch's SGD step.
+
+        A hook rather than a ``step`` override: torch wraps every optimizer class's ``step`` with its
+        hook runner, so an override calling ``super().step()`` would run every step hook twice.
+        """
         for group in self.param_groups:
-            self._keep_velocity_scale(group)
-        return super().step(closure)
+            if group.get(PREV_LR_KEY) != group["lr"]:  # the common case, an unchanged rate, costs one compare
+                self._keep_velocity_scale(group)
 
     def _keep_velocity_scale(self, group: dict[str, Any]) -> None:
         if group.get("dampening", 0) != 0:

@@ -1,0 +1,132 @@
+"""Benchmark: babysit.fit(monitor=False) against a hand-written PyTorch loop doing the same work.
+
+Same model init, data, update rule (Nesterov momentum), L2 term, seed, batches, and the same per-epoch
+numbers (train loss and running accuracy, validation loss and accuracy). Runs are alternated
+(hand, fit, hand, fit, ...) so drift in machine speed hits both; the median of the per-pair ratios is
+printed. Budget (DESIGN.md): ratio <= 1.02 with monitor=False.
+
+    .venv/bin/python bench/fit_overhead.py            # digits MLP and a small CNN on the CPU
+    .venv/bin/python bench/fit_overhead.py --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+import babysit
+from babysit import data, models
+
+
+def hand_loop(model, bundle, *, epochs, batch_size, lr, reg, seed, device):
+    """What a careful practitioner writes by hand: no per-step sync, metrics read once per epoch."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model.to(device)
+    X, y = bundle.X_train.to(device), bundle.y_train.to(device)
+    Xv, yv = bundle.X_val.to(device), bundle.y_val.to(device)
+    weights = [m.weight for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True)
+    records = []
+    for _ in range(epochs):
+        model.train()
+        losses, regs, correct = [], [], []
+        order = torch.randperm(len(X), generator=gen).to(device)
+        for start in range(0, len(X), batch_size):
+            idx = order[start : start + batch_size]
+            xb, yb = X[idx], y[idx]
+            scores = model(xb)
+            loss = F.cross_entropy(scores, yb)
+            reg_loss = 0.5 * reg * sum(w.pow(2).sum() for w in weights)
+            opt.zero_grad(set_to_none=True)
+            (loss + reg_loss).backward()
+            opt.step()
+            losses.append(loss.detach())
+            regs.append(reg_loss.detach())
+            correct.append((scores.detach().argmax(1) == yb).sum())
+        model.eval()
+        with torch.no_grad():
+            sv = model(Xv)
+            val_loss, val_acc = F.cross_entropy(sv, yv).item(), (sv.argmax(1) == yv).float().mean().item()
+        records.append(
+            (
+                torch.stack(losses).mean().item() + torch.stack(regs).mean().item(),
+                torch.stack(correct).sum().item() / len(X),
+                val_loss,
+                val_acc,
+            )
+        )
+    return records
+
+
+def run_fit(model, bundle, *, epochs, batch_size, lr, reg, seed, device, monitor):
+    return babysit.fit(
+        model,
+        bundle,
+        optimizer="nesterov",
+        lr=lr,
+        reg=reg,
+        epochs=epochs,
+        batch_size=batch_size,
+        monitor=monitor,
+        device=device,
+        seed=seed,
+        progress=False,
+    )
+
+
+def measure(kind: str, *, repeats: int, epochs: int, device: str) -> dict[str, float]:
+    bundle = data.load("digits", seed=0)
+    settings = dict(epochs=epochs, batch_size=64, lr=0.05, reg=1e-4, seed=0, device=device)
+    build = dict(
+        input_shape=bundle.input_shape,
+        num_classes=bundle.num_classes,
+        seed=0,
+        **({"hidden": [128, 64]} if kind == "mlp" else {}),
+    )
+
+    def timed(fn, **kw):
+        model = models.build(kind, **build)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn(model, bundle, **settings, **kw)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0
+
+    for _ in range(3):  # warm-up: allocator, thread pool, kernels, lazy imports
+        timed(hand_loop)
+        timed(run_fit, monitor=False)
+    hand, fit_off = [], []
+    for _ in range(repeats):
+        hand.append(timed(hand_loop))
+        fit_off.append(timed(run_fit, monitor=False))
+    ratios = [f / h for f, h in zip(fit_off, hand)]
+    return {"hand_s": statistics.median(hand), "fit_s": statistics.median(fit_off), "ratio": statistics.median(ratios)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--epochs", type=int, default=20)
+    args = parser.parse_args()
+    name = (
+        torch.cuda.get_device_name() if args.device.startswith("cuda") else f"cpu ({torch.get_num_threads()} threads)"
+    )
+    print(
+        f"fit overhead on {name}, torch {torch.__version__}, {args.repeats} alternated pairs, {args.epochs} epochs each"
+    )
+    print(f"{'model':<6} {'hand loop (s)':>14} {'fit monitor=False (s)':>22} {'median ratio':>13}")
+    for kind in ("mlp", "cnn"):
+        r = measure(kind, repeats=args.repeats, epochs=args.epochs, device=args.device)
+        print(f"{kind:<6} {r['hand_s']:>14.3f} {r['fit_s']:>22.3f} {r['ratio']:>13.3f}")
+
+
+if __name__ == "__main__":
+    main()

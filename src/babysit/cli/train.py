@@ -1,0 +1,38 @@
+"""``babysit train CONFIG``: train the run a TOML config describes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from babysit.cli._common import EXIT_OK, EXIT_PROBLEM, console, friendly_errors, print_run_summary
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``train`` command to ``app``."""
+    app.command("train")(train_command)
+
+
+def train_command(
+    config: Path = typer.Argument(..., help="A TOML config, e.g. examples/digits_mlp.toml."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the run in the config's folder from its last checkpoint."
+    ),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Override a config key: --set optimizer.lr=0.01 (repeatable)."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an earlier run of the same name instead of writing to <name>-N."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
+) -> None:
+    """Train a model with the lecture's update rules and schedules, checkpointing every epoch."""
+    from babysit.config import load_config
+    from babysit.train.from_config import train_from_config
+
+    with friendly_errors():
+        cfg = load_config(config, overrides)
+        history = train_from_config(cfg, resume=resume, overwrite=overwrite, progress=progress)
+    print_run_summary(history, console.print)
+    raise typer.Exit(EXIT_OK if history.status == "completed" else EXIT_PROBLEM)

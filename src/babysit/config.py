@@ -1,0 +1,200 @@
+"""Training configs: TOML files validated with messages that name the key, the bad value and the fix.
+
+A config has the sections ``[data] [model] [train] [optimizer] [schedule] [momentum_annealing]`` plus the
+top-level keys ``name``, ``seed``, ``device`` and ``runs_dir``. ``examples/*.toml`` are annotated
+examples. Command-line overrides use dotted keys: ``--set optimizer.lr=3e-3 --set model.hidden=[256]``
+(the value is read as TOML; a bare word is a string).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from babysit._names import did_you_mean
+from babysit.errors import ConfigError, OptimError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Section):
+    source: str = "digits"  # digits | spiral | path/to/file.npz | path/to/file.csv | package.module:function
+    normalize: Literal["standardize", "center", "none"] = "standardize"  # statistics from the train split only
+    val_fraction: float = Field(0.2, gt=0, lt=1)  # digits, spiral, CSV: share held out for validation
+    test_fraction: float = Field(0.2, ge=0, lt=1)  # digits, spiral, CSV: share held out for testing
+    label: str | None = None  # CSV: the name of the label column
+    classes: int | None = Field(None, ge=2)  # spiral: number of arms
+    points_per_class: int | None = Field(None, ge=1)  # spiral
+    noise: float | None = Field(None, ge=0)  # spiral
+
+
+class ModelConfig(_Section):
+    kind: str = "mlp"  # linear | mlp | cnn | package.module:function
+    hidden: list[int] | int | None = None  # mlp hidden sizes (default [100]); cnn dense width (default 64)
+    activation: Literal["relu", "leaky_relu", "tanh", "sigmoid"] = "relu"
+    dropout: float = Field(0.0, ge=0, lt=1)
+    batch_norm: bool = False
+    channels: list[int] = [16, 32]  # cnn: conv channels, one block each
+    init: Literal["he", "xavier", "normal", "torch"] = "he"
+    init_std: float = Field(0.01, gt=0)  # for init = "normal"
+    bias_init: float = 0.0
+
+
+class TrainConfig(_Section):
+    loss: Literal["softmax", "svm"] = "softmax"
+    reg: float = Field(0.0, ge=0)  # L2 strength: 0.5 * reg * sum(W**2), recorded apart from the data loss
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(64, ge=1)
+    precision: Literal["fp32", "bf16"] = "fp32"
+    compile: bool = False  # torch.compile the forward pass
+    monitor: bool = True  # babysit every layer
+
+
+class OptimizerConfig(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)  # the rule's settings are checked by babysit.optim
+    name: str = "sgd"
+    lr: float | None = Field(None, gt=0)
+
+
+class ScheduleConfig(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)  # the schedule's settings are checked by babysit.schedules
+    name: str = "constant"
+    per_batch: bool = False
+
+
+class MomentumAnnealingConfig(_Section):
+    start: float = Field(0.5, ge=0, lt=1)
+    end: float = Field(0.99, ge=0, lt=1)
+    epochs: int = Field(..., ge=1)
+
+
+class RunConfig(_Section):
+    name: str = "run"  # results go to <runs_dir>/<name>/
+    runs_dir: str = "runs"
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    optimizer: OptimizerConfig = OptimizerConfig()
+    schedule: ScheduleConfig | None = None
+    momentum_annealing: MomentumAnnealingConfig | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.runs_dir) / self.name
+
+    def optimizer_spec(self) -> dict[str, Any]:
+        return self.optimizer.model_dump(exclude_none=True)
+
+    def schedule_spec(self) -> dict[str, Any] | None:
+        return None if self.schedule is None else self.schedule.model_dump()
+
+    def data_options(self) -> dict[str, Any]:
+        options = self.data.model_dump(exclude_none=True, exclude={"source"})
+        options["seed"] = self.seed
+        return options
+
+    def model_options(self) -> dict[str, Any]:
+        return self.model.model_dump(exclude={"kind"})
+
+
+# --- loading ------------------------------------------------------------------------------------------------
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Read, override and validate a TOML config; raise ConfigError naming the key and the fix."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"config file {str(file)!r} does not exist. See examples/*.toml for templates.")
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+    raw.setdefault("name", file.stem)
+    return config_from_dict(apply_overrides(raw, overrides or []), source=str(file))
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "config") -> RunConfig:
+    """Validate a config given as a dict (the parsed TOML)."""
+    try:
+        cfg = RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: " + "; ".join(_explain(err) for err in exc.errors())) from None
+    _check_rule_settings(cfg, source)
+    return cfg
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``key.sub=value`` overrides to a parsed config dict (values read as TOML)."""
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} is not key=value; write e.g. --set optimizer.lr=0.01")
+        node = raw
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is a value, not a section.")
+            node = child
+        node[leaf] = _parse_value(text.strip())
+    return raw
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text  # a bare word, e.g. --set optimizer.name=adam
+
+
+def _explain(err: dict[str, Any]) -> str:
+    key = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        section_model = _section_for(err["loc"][:-1])
+        allowed = sorted(section_model.model_fields) if section_model else []
+        return (f"unknown key `{key}`; allowed here: {', '.join(allowed)}."
+                f"{did_you_mean(str(err['loc'][-1]), allowed)}")
+    return f"key `{key}`: {err['msg']}, got {err.get('input')!r}"
+
+
+def _section_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] = RunConfig
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        candidates = [a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type)]
+        sections = [c for c in candidates if issubclass(c, BaseModel)]
+        if not sections:
+            return None
+        model = sections[0]
+    return model
+
+
+def _check_rule_settings(cfg: RunConfig, source: str) -> None:
+    """Build the update rule and schedule on a dummy parameter now, so a typo fails before training."""
+    import torch
+
+    from babysit import optim, schedules
+
+    dummy = [torch.nn.Parameter(torch.zeros(1))]
+    try:
+        opt = optim.build_from_spec(cfg.optimizer_spec(), dummy)
+    except OptimError as exc:
+        raise ConfigError(f"{source}: [optimizer] {exc}") from None
+    spec = cfg.schedule_spec()
+    if spec is not None:
+        spec.pop("per_batch")
+        try:
+            schedules.build_from_spec(spec, opt)
+        except OptimError as exc:
+            raise ConfigError(f"{source}: [schedule] {exc}") from None

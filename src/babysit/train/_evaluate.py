@@ -1,0 +1,67 @@
+"""Loss and accuracy of a model on a whole split, in evaluation mode and without gradients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from babysit.losses import LossFn
+from babysit.train._batches import as_tensor_pair
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, data: Any, loss_fn: LossFn, device: torch.device, batch_size: int = 1024
+) -> tuple[float, float]:
+    """Return the mean data loss and the accuracy of ``model`` on ``data`` (a pair, Dataset or DataLoader)."""
+    was_training = model.training
+    model.eval()
+    try:
+        total_loss = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        count = 0
+        for X, y in _chunks(data, batch_size, device):
+            scores = model(X)
+            total_loss += loss_fn(scores, y).float() * len(y)
+            correct += (scores.argmax(dim=1) == y).sum()
+            count += len(y)
+        return float(total_loss) / count, int(correct) / count
+    finally:
+        model.train(was_training)
+
+
+def _chunks(data: Any, batch_size: int, device: torch.device):
+    if isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, Tensor) for t in data):
+        pair = data  # already checked by to_device_pair; not re-checked every epoch
+    else:
+        pair = as_tensor_pair(data, "validation")
+    if pair is not None:
+        X, y = pair
+        for start in range(0, len(X), batch_size):
+            yield X[start : start + batch_size].to(device), y[start : start + batch_size].to(device)
+        return
+    loader = data if isinstance(data, DataLoader) else None
+    if loader is None and isinstance(data, Dataset):
+        loader = DataLoader(data, batch_size=batch_size)
+    if loader is None:
+        raise TypeError(f"cannot evaluate on {type(data).__name__}")
+    for X, y in loader:
+        yield X.to(device), y.to(device)
+
+
+def to_device_pair(data: Any, device: torch.device) -> Any:
+    """Move an ``(X, y)`` pair to the device once (validated); leave Datasets and loaders alone."""
+    pair = as_tensor_pair(data, "validation")
+    if pair is None:
+        return data
+    X, y = pair
+    return (X.to(device), y.to(device))
+
+
+def labels_of(data: Any) -> Tensor | None:
+    """The label vector of a pair (for range checks), or None for Datasets."""
+    pair = as_tensor_pair(data, "data")
+    return None if pair is None else pair[1]

@@ -1,0 +1,102 @@
+"""Checkpoints of a run folder: ``checkpoints/last.pt`` every epoch and ``checkpoints/best.pt``.
+
+A checkpoint is a ``torch.save`` of plain state dicts and RNG states, written to a temporary file and
+renamed, and read back with ``weights_only=True`` (no pickled code runs on load). It holds everything
+needed to continue a run exactly where it stopped: model, optimizer, schedule, momentum annealing, the
+global and the shuffling RNG states, and how many epochs and steps were done.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from babysit.errors import CheckpointError
+
+CHECKPOINT_DIR = "checkpoints"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class TrainingState:
+    """The objects a checkpoint saves and restores."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any | None
+    annealing: Any | None
+    generator: torch.Generator
+
+
+def checkpoint_path(run_dir: Path, which: str = "last") -> Path:
+    """``<run_dir>/checkpoints/<which>.pt``."""
+    return Path(run_dir) / CHECKPOINT_DIR / f"{which}.pt"
+
+
+def save_checkpoint(path: Path, state: TrainingState, *, epoch: int, num_steps: int, **extra: Any) -> None:
+    """Save ``state`` after ``epoch`` finished epochs and ``num_steps`` steps, atomically."""
+    payload = {
+        "format": FORMAT_VERSION,
+        "epoch": epoch,
+        "num_steps": num_steps,
+        "model": state.model.state_dict(),
+        "optimizer": state.optimizer.state_dict(),
+        "scheduler": None if state.scheduler is None else state.scheduler.state_dict(),
+        "annealing": None if state.annealing is None else state.annealing.state_dict(),
+        "rng_torch": torch.get_rng_state(),
+        "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "rng_shuffle": state.generator.get_state(),
+        **extra,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".pt.tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True``, with a clear error when it is missing or damaged."""
+    if not path.is_file():
+        raise CheckpointError(
+            f"no checkpoint at {str(path)!r}: nothing to resume. Start without --resume to begin a new run."
+        )
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for damaged files
+        raise CheckpointError(f"checkpoint {str(path)!r} cannot be read ({exc}); delete it to start over.") from exc
+    if payload.get("format") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has format {payload.get('format')!r}, expected {FORMAT_VERSION}."
+        )
+    return payload
+
+
+def restore_checkpoint(payload: dict[str, Any], state: TrainingState) -> None:
+    """Load a checkpoint read by :func:`read_checkpoint` into ``state``."""
+    try:
+        state.model.load_state_dict(payload["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(
+            f"the checkpoint is from a different model: {exc}. Resume with the config the run was started with."
+        ) from exc
+    state.optimizer.load_state_dict(payload["optimizer"])
+    if state.scheduler is not None and payload["scheduler"] is not None:
+        state.scheduler.load_state_dict(payload["scheduler"])
+    if state.annealing is not None and payload["annealing"] is not None:
+        state.annealing.load_state_dict(payload["annealing"])
+    torch.set_rng_state(payload["rng_torch"])
+    if payload["rng_cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(payload["rng_cuda"])
+    state.generator.set_state(payload["rng_shuffle"])
+
+
+def load_weights(run_dir: str | Path, model: nn.Module, which: str = "best") -> dict[str, Any]:
+    """Load the ``best`` (or ``last``) weights of a run folder into ``model``; return the checkpoint."""
+    payload = read_checkpoint(checkpoint_path(Path(run_dir), which))
+    model.load_state_dict(payload["model"])
+    return payload
