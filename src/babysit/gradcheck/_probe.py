@@ -41,8 +41,16 @@ def _check(
     return Check(slot.name, where, a, n, rel, h, v, res, kink, tiny, note)
 
 
-def _passes(a: float, at: Attempt, kink: bool) -> bool:
-    return not at.crossed and _judge(a, at.numerical, at.resolution, kink=kink)[1] in ("ideal", "ok")
+def _resolved(a: float, at: Attempt) -> bool:
+    """Whether the step resolves the derivative at all (it is above the step's round-off)."""
+    return max(abs(a), abs(at.numerical)) > at.resolution
+
+
+def _passes(a: float, at: Attempt, kink: bool, *, fallback: bool = False) -> bool:
+    """A pass; at a fallback step only a resolved one (a noisier step agreeing proves nothing)."""
+    if at.crossed or (fallback and not _resolved(a, at)):
+        return False
+    return _judge(a, at.numerical, at.resolution, kink=kink)[1] in ("ideal", "ok")
 
 
 def _one_sided(
@@ -122,7 +130,7 @@ def probe(
         at = ev.attempt(slot, lo, hi, dvec, step)
         attempts.append(at)
         crossed = any(t.crossed for t in attempts)
-        if _passes(a, at, kink=crossed):
+        if _passes(a, at, kink=crossed, fallback=True):
             return _check(
                 slot,
                 where,
@@ -146,7 +154,9 @@ def probe(
             found = _shifted(ev, slot, span, h, where)
         if found is not None:
             return found
-    best = min(smooth or attempts, key=lambda t: abs(a - t.numerical))
+    # judged on the closest estimate among the steps that resolve the derivative, if any do
+    pool = [t for t in smooth if _resolved(a, t)] or smooth or attempts
+    best = min(pool, key=lambda t: abs(a - t.numerical))
     c = _check(slot, where, a, best.numerical, best.h, best.resolution, kink=crossed or at_point)
     if not smooth and c.verdict == "wrong":  # every step crossed a kink: never call that wrong
         return Check(

@@ -152,14 +152,15 @@ class GradReport:
         }
 
     def table(self) -> list[list[str]]:
-        """The rows as strings: name, part, shape, checked, max rel error, kinks, |grad| max, verdict."""
+        """The rows as strings: name, loss part (data/reg), shape, checked, max rel error, kinks, |grad| max,
+        verdict."""
         out = []
         for r in self.rows:
             flag = " tiny" if r.tiny else ""
             out.append(
                 [
                     r.name,
-                    r.part,
+                    "reg" if r.part == "regularization" else r.part,
                     "x".join(map(str, r.shape)) or "scalar",
                     str(r.checked),
                     f"{r.max_rel_error:.1e}",
