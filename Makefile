@@ -23,7 +23,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/babysit demo
 
+# scripts/ensure_*.sh install and start what the tests need beyond Python (a browser, a database server)
+# when it is missing; each is idempotent and fast when everything is already there.
 test: $(STAMP)
+	@for script in scripts/ensure_*.sh; do [ -e "$$script" ] && bash "$$script" || true; done
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

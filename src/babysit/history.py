@@ -8,7 +8,16 @@ On disk (``<run_dir>/history.json``)::
     {"status": "completed", "stop_reason": null, "meta": {...},
      "epochs": [{"epoch": 1, "train_loss": ..., "val_acc": ..., "lr": ...}, ...],
      "steps": {"step": [...], "epoch": [...], "loss": [...], "lr": [...]},
-     "sections": {...}}   # later stages (monitor, gradcheck, sanity, search) add their own
+     "layers": [{"name": "fc1", "type": "Linear", "depth": 0, ...}, ...],   # what the monitor watched
+     "series": {"act/act1/std": {"step": [...], "value": [...]}, "ratio/fc1.weight": {...}, ...},
+     "histograms": {"act/act1": [{"step": 1, "edges": [...], "counts": [...]}, ...], ...},
+     "findings": [{"code": ..., "severity": ..., "message": ..., "evidence": {...}, "suggestion": ...}],
+     "sections": {"gradcheck": {...}, "sanity": {...}, "search": {...}}}   # other stages' results
+
+Series keys follow one scheme (STYLE.md): ``act/<layer>/<stat>`` (mean, std, dead, saturated),
+``grad/<param>/<stat>`` (norm, std), ``weight/<param>/norm`` and ``ratio/<param>`` (update/weight ratio,
+lecture B4); ``<layer>`` and ``<param>`` are names from ``model.named_modules()`` /
+``model.named_parameters()``. Each series holds values at the monitor's sampling steps only.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from babysit.errors import CheckpointError
 
 HISTORY_FILE = "history.json"
 STEP_KEYS = ("step", "epoch", "loss", "lr")
-STATUSES = ("running", "completed", "interrupted", "diverged")
+STATUSES = ("running", "completed", "interrupted", "diverged", "stopped")
 
 
 @dataclass
@@ -36,8 +45,12 @@ class History:
         steps: columns of per-step values: ``step`` (1-based), ``epoch`` (fractional: 0.5 = half of the
             first epoch seen), ``loss`` (data + regularization) and ``lr``.
         meta: how the run was made (model, optimizer, schedule, device, versions, seed, ...).
-        status: ``running``, ``completed``, ``interrupted`` or ``diverged``.
+        status: ``running``, ``completed``, ``interrupted``, ``diverged`` or ``stopped`` (by a callback).
         stop_reason: why a run ended early, in words.
+        layers: the layers the monitor watched, in forward order, with their type and depth.
+        series: per-layer and per-parameter statistics at the monitor's sampling steps (keys above).
+        histograms: fixed-bin histograms of activations and gradients at a few sampling steps.
+        findings: the diagnosis saved with the run (``Finding.to_dict()`` records).
         sections: results added by other stages, keyed by stage name.
         run_dir: the folder it is saved in, or None for an in-memory run.
     """
@@ -47,6 +60,10 @@ class History:
     meta: dict[str, Any] = field(default_factory=dict)
     status: str = "running"
     stop_reason: str | None = None
+    layers: list[dict[str, Any]] = field(default_factory=list)
+    series: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    histograms: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    findings: list[dict[str, Any]] = field(default_factory=list)
     sections: dict[str, Any] = field(default_factory=dict)
     run_dir: Path | None = None
 
@@ -68,8 +85,8 @@ class History:
         """The last finished epoch's record."""
         return self.epochs[-1] if self.epochs else None
 
-    def series(self, key: str) -> list[float]:
-        """One per-epoch quantity as a list, e.g. ``h.series("val_acc")``."""
+    def per_epoch(self, key: str) -> list[Any]:
+        """One per-epoch quantity as a list, e.g. ``h.per_epoch("val_acc")``."""
         return [e.get(key) for e in self.epochs]
 
     def __repr__(self) -> str:
@@ -83,6 +100,12 @@ class History:
         del self.epochs[num_epochs:]
         for column in self.steps.values():
             del column[num_steps:]
+        for series in self.series.values():
+            keep = sum(1 for step in series["step"] if step <= num_steps)
+            for column in series.values():
+                del column[keep:]
+        for key, snapshots in self.histograms.items():
+            self.histograms[key] = [h for h in snapshots if h["step"] <= num_steps]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of the whole history."""
@@ -92,6 +115,10 @@ class History:
             "meta": self.meta,
             "epochs": self.epochs,
             "steps": self.steps,
+            "layers": self.layers,
+            "series": self.series,
+            "histograms": self.histograms,
+            "findings": self.findings,
             "sections": self.sections,
         }
 
@@ -123,6 +150,10 @@ class History:
             meta=dict(data.get("meta", {})),
             status=data.get("status", "running"),
             stop_reason=data.get("stop_reason"),
+            layers=list(data.get("layers", [])),
+            series=dict(data.get("series", {})),
+            histograms=dict(data.get("histograms", {})),
+            findings=list(data.get("findings", [])),
             sections=dict(data.get("sections", {})),
             run_dir=folder,
         )

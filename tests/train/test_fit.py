@@ -60,7 +60,7 @@ def test_schedule_changes_lr_per_epoch(digits) -> None:
     h = babysit.fit(_mlp(digits), digits, lr=0.1, epochs=4, schedule={"name": "step", "every": 2, "factor": 0.5},
                     progress=False)
     # step decay: halved every 2 epochs
-    assert h.series("lr") == pytest.approx([0.1, 0.1, 0.05, 0.05])
+    assert h.per_epoch("lr") == pytest.approx([0.1, 0.1, 0.05, 0.05])
 
 
 def test_diverging_run_stops_cleanly_and_keeps_last_good_checkpoint(digits, tmp_path) -> None:
@@ -123,7 +123,7 @@ def test_fit_bf16_autocast_runs(digits) -> None:
 def test_momentum_annealing_raises_momentum(digits) -> None:
     h = babysit.fit(_mlp(digits), digits, optimizer="momentum", lr=0.01, epochs=4,
                     momentum_annealing={"start": 0.5, "end": 0.99, "epochs": 3}, progress=False)
-    momenta = h.series("momentum")
+    momenta = h.per_epoch("momentum")
     # momentum rises from 0.5 to 0.99 over the epochs and stays there
     assert momenta[0] == pytest.approx(0.5) and momenta[-1] == pytest.approx(0.99)
     assert all(a <= b for a, b in zip(momenta, momenta[1:]))
@@ -157,7 +157,7 @@ def test_plateau_halves_when_validation_stalls_also_with_per_batch(digits) -> No
     for per_batch in (False, True):
         h = babysit.fit(_mlp(digits, hidden=[16]), digits, lr=1e-6, epochs=5, progress=False,
                         schedule={"name": "plateau", "factor": 0.5, "patience": 0, "per_batch": per_batch})
-        lrs = h.series("lr")
+        lrs = h.per_epoch("lr")
         # a learning rate this small barely changes validation accuracy, so the plateau rule halves the rate
         assert lrs[-1] < lrs[0], (per_batch, lrs)
 
@@ -171,3 +171,29 @@ def test_per_batch_schedule_decays_within_epochs(digits) -> None:
     spe = len(lrs) // 2
     assert lrs[spe] == pytest.approx(0.1 * math.exp(-1.0), rel=1e-6)
     assert all(a > b for a, b in zip(lrs, lrs[1:]))
+
+
+def test_callback_can_stop_the_run(digits) -> None:
+    seen = []
+
+    def prune_after_two(history: History) -> bool:
+        seen.append(history.epochs[-1]["epoch"])
+        return len(history.epochs) >= 2
+
+    h = babysit.fit(_mlp(digits, hidden=[16]), digits, epochs=5, callbacks=[prune_after_two], progress=False)
+    # the callback sees every epoch and stops the run after the second
+    assert seen == [1, 2]
+    assert h.status == "stopped" and "prune_after_two" in h.stop_reason
+    assert len(h.epochs) == 2
+
+
+def test_ema_of_weights_is_evaluated_and_resumed(digits, tmp_path) -> None:
+    kw = dict(optimizer="nesterov", lr=0.05, ema_decay=0.9, progress=False, seed=0)
+    h = babysit.fit(_mlp(digits, hidden=[32]), digits, epochs=4, run_dir=tmp_path / "a", **kw)
+    # the moving average of the weights gets its own validation numbers (lecture E1)
+    assert all(0.5 < e["val_acc_ema"] <= 1.0 for e in h.epochs)
+    assert h.epochs[-1]["val_acc_ema"] != h.epochs[-1]["val_loss_ema"]
+    babysit.fit(_mlp(digits, hidden=[32]), digits, epochs=2, run_dir=tmp_path / "b", **kw)
+    h2 = babysit.fit(_mlp(digits, hidden=[32]), digits, epochs=4, run_dir=tmp_path / "b", resume=True, **kw)
+    # the average is checkpointed, so a resumed run averages exactly as the uninterrupted one
+    assert [e["val_loss_ema"] for e in h2.epochs] == [e["val_loss_ema"] for e in h.epochs]

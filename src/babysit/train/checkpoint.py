@@ -31,6 +31,7 @@ class TrainingState:
     scheduler: Any | None
     annealing: Any | None
     generator: torch.Generator
+    ema: nn.Module | None = None
 
 
 def checkpoint_path(run_dir: Path, which: str = "last") -> Path:
@@ -48,6 +49,7 @@ def save_checkpoint(path: Path, state: TrainingState, *, epoch: int, num_steps: 
         "optimizer": state.optimizer.state_dict(),
         "scheduler": None if state.scheduler is None else state.scheduler.state_dict(),
         "annealing": None if state.annealing is None else state.annealing.state_dict(),
+        "ema": None if state.ema is None else state.ema.state_dict(),
         "rng_torch": torch.get_rng_state(),
         "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "rng_shuffle": state.generator.get_state(),
@@ -89,6 +91,8 @@ def restore_checkpoint(payload: dict[str, Any], state: TrainingState) -> None:
         state.scheduler.load_state_dict(payload["scheduler"])
     if state.annealing is not None and payload["annealing"] is not None:
         state.annealing.load_state_dict(payload["annealing"])
+    if state.ema is not None and payload.get("ema") is not None:
+        state.ema.load_state_dict(payload["ema"])
     torch.set_rng_state(payload["rng_torch"])
     if payload["rng_cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(payload["rng_cuda"])

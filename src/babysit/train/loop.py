@@ -15,6 +15,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -56,6 +57,7 @@ class _Setup:
     per_batch_schedule: Any | None
     autocast: Any  # a context-manager factory, or None for fp32
     monitor: Any | None
+    ema: torch.optim.swa_utils.AveragedModel | None
 
 
 def fit(
@@ -79,6 +81,8 @@ def fit(
     compile: bool = False,
     seed: int = 0,
     progress: bool | None = None,
+    ema_decay: float | None = None,
+    callbacks: Sequence[Callable[[History], bool | None]] = (),
     config: dict[str, Any] | None = None,
 ) -> History:
     """Train ``model`` with the lecture's update rules and schedules, recording everything into a History.
@@ -106,10 +110,14 @@ def fit(
         compile: run the forward pass through ``torch.compile``.
         seed: seeds the global RNG (init, dropout) and the batch shuffling.
         progress: show a progress bar; None shows it when stderr is a terminal.
+        ema_decay: also keep an exponential moving average of the weights (lecture E1, e.g. 0.999) and
+            record its validation numbers as ``val_loss_ema`` / ``val_acc_ema``; saved in checkpoints.
+        callbacks: called with the History after every epoch (after the checkpoint); one that returns
+            True stops the run with status ``stopped`` (a search prunes trials this way).
         config: the config this run was made from, stored in the history's meta.
 
     Returns:
-        The History; ``history.status`` is ``completed`` or ``diverged``. On Ctrl-C or SIGTERM the
+        The History; ``history.status`` is ``completed``, ``diverged`` or ``stopped``. On Ctrl-C or SIGTERM the
         history and the last finished epoch's checkpoint are saved and the KeyboardInterrupt re-raised.
     """
     # --- settings and data -----------------------------------------------------------------------------
@@ -131,7 +139,8 @@ def fit(
     schedule_spec, per_batch = _schedule_spec(schedule)
     sched = schedules.build_from_spec(schedule_spec, opt, steps_per_epoch=len(batches) if per_batch else 1)
     annealing = None if momentum_annealing is None else optim.MomentumAnnealing(opt, **momentum_annealing)
-    state = TrainingState(model, opt, sched, annealing, generator)
+    ema = None if ema_decay is None else _ema_model(model, ema_decay)
+    state = TrainingState(model, opt, sched, annealing, generator, ema)
     setup = _Setup(
         model=model,
         forward=torch.compile(model) if compile else model,
@@ -143,6 +152,7 @@ def fit(
         per_batch_schedule=None if not per_batch or _is_plateau(sched) else sched,
         autocast=_autocast_factory(precision, dev),
         monitor=None,
+        ema=ema,
     )
 
     # --- history, or where a resumed run left off ------------------------------------------------------
@@ -175,6 +185,8 @@ def fit(
                     break
                 if val is not None:
                     record["val_loss"], record["val_acc"] = evaluate(model, val, data_loss, dev)
+                    if ema is not None:
+                        record["val_loss_ema"], record["val_acc_ema"] = evaluate(ema.module, val, data_loss, dev)
                 record["seconds"] = time.perf_counter() - started
                 history.epochs.append(record)
                 _step_schedules(sched, annealing, per_batch, record)
@@ -182,6 +194,8 @@ def fit(
                     _save(folder, state, history)
                     saved = (len(history.epochs), len(history.steps["step"]))
                 bar.update(record)
+                if _ask_to_stop(callbacks, history):
+                    break
             else:
                 history.status = "completed"
         except KeyboardInterrupt:
@@ -218,6 +232,8 @@ def _train_epoch(setup: _Setup, history: History, epoch: int) -> dict[str, Any] 
         count += y.shape[0]
         if setup.per_batch_schedule is not None:
             setup.per_batch_schedule.step()
+        if setup.ema is not None:
+            setup.ema.update_parameters(model)
         if len(data_losses) % CHECK_EVERY == 0 and not torch.isfinite(loss.detach()):
             diverged = True
             break
@@ -306,6 +322,26 @@ def _step_schedules(sched: Any, annealing: Any, per_batch: bool, record: dict[st
         sched.step()
     if annealing is not None:
         annealing.step()
+
+
+def _ask_to_stop(callbacks: Sequence[Callable[[History], bool | None]], history: History) -> bool:
+    """Run the epoch-end callbacks; the first that returns True stops the run (status ``stopped``)."""
+    for callback in callbacks:
+        if callback(history):
+            name = getattr(callback, "__name__", type(callback).__name__)
+            history.status = "stopped"
+            history.stop_reason = f"stopped by {name} after epoch {history.epochs[-1]['epoch']}"
+            return True
+    return False
+
+
+def _ema_model(model: nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
+    """An exponential moving average of the weights (and buffers), updated after every step."""
+    if not 0.0 < decay < 1.0:
+        raise ConfigError(f"ema_decay must be in (0, 1), got ema_decay={decay!r}; typical values: 0.99 .. 0.9999.")
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def _is_plateau(sched: Any) -> bool:
