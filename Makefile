@@ -26,7 +26,7 @@ demo: $(STAMP)
 # scripts/ensure_*.sh install and start what the tests need beyond Python (a browser, a database server)
 # when it is missing; each is idempotent and fast when everything is already there.
 test: $(STAMP)
-	@for script in scripts/ensure_*.sh; do [ -e "$$script" ] && bash "$$script" || true; done
+	@for script in scripts/ensure_*.sh; do [ -e "$$script" ] || continue; bash "$$script" || exit 1; done
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
