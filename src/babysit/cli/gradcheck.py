@@ -36,9 +36,7 @@ def register(app: typer.Typer) -> None:
     app.command("gradcheck")(gradcheck_command)
 
 
-def run_gradcheck_target(
-    model: Any, loss_fn: Any, inputs: Any, targets: Any = None, **opts: Any
-) -> GradReport:
+def run_gradcheck_target(model: Any, loss_fn: Any, inputs: Any, targets: Any = None, **opts: Any) -> GradReport:
     """Check a (model, loss, batch) target; ``opts`` go to ``check_module`` (regularization, samples, ...)."""
     return check_module(model, loss_fn, inputs, targets, **opts)
 
@@ -77,9 +75,7 @@ def load_target(spec: str) -> dict[str, Any]:
         return _config_target(Path(spec))
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        raise GradcheckError(
-            f"TARGET must look like package.module:factory (or a config file), got {spec!r}."
-        )
+        raise GradcheckError(f"TARGET must look like package.module:factory (or a config file), got {spec!r}.")
     if "" not in sys.path and str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))  # `babysit gradcheck mymodels:build` from the project folder
     try:
@@ -113,28 +109,20 @@ def report_table(report: GradReport) -> Table:
         ("verdict", "left"),
     ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for row, cells in zip(report.rows, report.table(), strict=False):
+    for row, cells in zip(report.rows, report.table(), strict=True):
         table.add_row(*cells[:-1], f"[{_STYLE[row.verdict]}]{cells[-1]}[/]")
     return table
 
 
 def gradcheck_command(
-    target: Annotated[
-        str, typer.Argument(help="package.module:factory returning (model, loss_fn, inputs, targets).")
-    ],
-    samples: Annotated[
-        int, typer.Option(help="Coordinates per tensor besides 2 random directions (-1: auto).")
-    ] = -1,
+    target: Annotated[str, typer.Argument(help="package.module:factory returning (model, loss_fn, inputs, targets).")],
+    samples: Annotated[int, typer.Option(help="Coordinates per tensor besides 2 random directions (-1: auto).")] = -1,
     examples: Annotated[int, typer.Option(help="How many examples of the batch the check uses.")] = 3,
     warmup_steps: Annotated[int, typer.Option(help="SGD steps on a copy before checking (L-G7).")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of every evaluation (dropout) and of the sampling.")] = 0,
-    h: Annotated[
-        float, typer.Option("--h", help="Centered-difference step; fallbacks are automatic.")
-    ] = 1e-5,
+    h: Annotated[float, typer.Option("--h", help="Centered-difference step; fallbacks are automatic.")] = 1e-5,
     strict: Annotated[bool, typer.Option(help="Exit 1 on a suspicious gradient too.")] = False,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="Also write the report as JSON here.")
-    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the report as JSON here.")] = None,
 ) -> None:
     """Compare analytic and numerical gradients of every parameter, data and regularization loss apart."""
     with friendly_errors():

@@ -50,9 +50,7 @@ def _numpy_target(
     f: Callable[..., Any], x: np.ndarray, grad: Any
 ) -> tuple[torch.Tensor, torch.Tensor, Callable[[], torch.Tensor]]:
     if not np.issubdtype(x.dtype, np.floating):
-        raise GradcheckError(
-            f"x must be a floating array, got dtype={x.dtype}; cast it with x.astype(float)."
-        )
+        raise GradcheckError(f"x must be a floating array, got dtype={x.dtype}; cast it with x.astype(float).")
     x64 = np.array(x, dtype=np.float64, copy=True, order="C")  # the caller's array is never touched
     if grad is None:
         first = f(x64.copy())
@@ -131,9 +129,7 @@ def check(
                 analytic = torch.as_tensor(np.asarray(grad) if not isinstance(grad, torch.Tensor) else grad)
                 analytic = analytic.detach().to(torch.float64, copy=True).reshape(-1).to(t.device)
                 if analytic.numel() != t.numel():
-                    raise GradcheckError(
-                        f"grad must have x's shape {tuple(x.shape)}, got {tuple(np.shape(grad))}."
-                    )
+                    raise GradcheckError(f"grad must have x's shape {tuple(x.shape)}, got {tuple(np.shape(grad))}.")
         ev = Evaluator(
             value_fn,
             torch.ones(1, dtype=torch.float64, device=t.device),

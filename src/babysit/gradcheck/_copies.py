@@ -10,7 +10,7 @@ from torch import nn
 
 from ._errors import GradcheckError
 
-__all__ = ["as_float64", "copy_as_float64", "take_examples"]
+__all__ = ["as_float64", "batch_size", "copy_as_float64", "take_examples"]
 
 
 def as_float64(x: Any) -> Any:
@@ -50,3 +50,11 @@ def copy_as_float64(obj: Any, what: str) -> Any:
             if not p.is_contiguous():
                 p.data = p.data.contiguous()
     return dup
+
+
+def batch_size(x: Any) -> int:
+    """The leading size of the first batched tensor in ``x`` (1 when there is none)."""
+    for t in x if isinstance(x, (tuple, list)) else [x]:
+        if isinstance(t, torch.Tensor) and t.dim() > 0:
+            return int(t.shape[0])
+    return 1

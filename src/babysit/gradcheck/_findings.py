@@ -37,9 +37,7 @@ def row_findings(rows: list[GradRow], batch: int | None = None) -> list[Finding]
                         "h": w.h,
                         "checked": row.checked,
                     },
-                    f"Check the backward pass that produces {row.name}'s gradient"
-                    + (f" ({why})" if why else "")
-                    + ".",
+                    f"Check the backward pass that produces {row.name}'s gradient" + (f" ({why})" if why else "") + ".",
                 )
             )
     for row in rows:

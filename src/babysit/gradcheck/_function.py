@@ -95,7 +95,7 @@ def _analytic(
         torch.zeros(t.numel(), dtype=torch.float64, device=t.device)
         if g is None
         else g.detach().to(torch.float64).reshape(-1)
-        for g, t in zip(grads, targets, strict=False)
+        for g, t in zip(grads, targets, strict=True)
     ]
 
 
@@ -150,9 +150,7 @@ def check_function(
         gen = torch.Generator().manual_seed(seed)
         w = torch.randn(size, generator=gen, dtype=torch.float64).to(args[checked[0]].device)
         analytic = _analytic(fn, args, checked, w, reseed)
-        slots = [
-            Slot(names[i], args[i], g, k) for k, (i, g) in enumerate(zip(checked, analytic, strict=False))
-        ]
+        slots = [Slot(names[i], args[i], g, k) for k, (i, g) in enumerate(zip(checked, analytic, strict=True))]
         ev = Evaluator(
             lambda: flat_outputs(fn(*args)),
             w,
@@ -162,7 +160,7 @@ def check_function(
         results = check_slots(ev, slots, samples=samples, h=h, seed=seed)
     rows = [
         make_row(s.name, "", tuple(s.tensor.shape), checks, s.analytic)
-        for s, checks in zip(slots, results, strict=False)
+        for s, checks in zip(slots, results, strict=True)
     ]
     meta = {
         "kind": "function",

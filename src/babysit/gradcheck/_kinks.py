@@ -122,9 +122,7 @@ class BranchRecorder(TorchFunctionMode):
             for bound in (lo, hi):
                 if bound is not None:
                     self._keep(torch.sign(x - bound))
-        elif name in _PAIRWISE or (
-            name in ("max", "min") and isinstance(_arg(args, kw, 1, "other"), torch.Tensor)
-        ):
+        elif name in _PAIRWISE or (name in ("max", "min") and isinstance(_arg(args, kw, 1, "other"), torch.Tensor)):
             self._keep(torch.sign(x - _arg(args, kw, 1, "other")))
         elif name in _ARG_REDUCE:
             dim = _arg(args, kw, 1, "dim")
@@ -154,9 +152,7 @@ class BranchRecorder(TorchFunctionMode):
         has_float_input = any(t.is_floating_point() for t in _tensors(args) + _tensors(list(kw.values())))
         for t in _tensors(out):
             # Masks (x > 0) and indices computed from floats (argmax, sort, .long()) are branch choices.
-            if t.dtype == torch.bool or (
-                has_float_input and not t.is_floating_point() and not t.is_complex()
-            ):
+            if t.dtype == torch.bool or (has_float_input and not t.is_floating_point() and not t.is_complex()):
                 self._keep(t)
         return out
 
@@ -167,7 +163,7 @@ def same_branches(a: Signature | None, b: Signature | None) -> bool:
         return True
     if len(a) != len(b):
         return False
-    return all(x.shape == y.shape and torch.equal(x, y) for x, y in zip(a, b, strict=False))
+    return all(x.shape == y.shape and torch.equal(x, y) for x, y in zip(a, b, strict=True))
 
 
 def kink_at_point(f0: float, plus: list[float], minus: list[float], hs: list[float], floor: float) -> bool:
@@ -178,8 +174,8 @@ def kink_at_point(f0: float, plus: list[float], minus: list[float], hs: list[flo
     ``10 * floor / h``, with ``floor`` the round-off of one value of f) at the two largest steps and
     shrinks by less than ~3x when ``h`` drops 10x.
     """
-    gaps = [abs((p - 2.0 * f0 + m) / h) for p, m, h in zip(plus, minus, hs, strict=False)]
+    gaps = [abs((p - 2.0 * f0 + m) / h) for p, m, h in zip(plus, minus, hs, strict=True)]
     if len(gaps) < 2:
         return False
-    (g1, h1), (g2, h2) = sorted(zip(gaps, hs, strict=False), key=lambda gh: -gh[1])[:2]
+    (g1, h1), (g2, h2) = sorted(zip(gaps, hs, strict=True), key=lambda gh: -gh[1])[:2]
     return g1 > 10.0 * floor / h1 and g2 > 10.0 * floor / h2 and g2 > g1 * (h2 / h1) * 3.0

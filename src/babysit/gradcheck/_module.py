@@ -23,7 +23,7 @@ from torch import nn
 
 from babysit.findings import Finding
 
-from ._copies import as_float64, copy_as_float64, take_examples
+from ._copies import as_float64, batch_size, copy_as_float64, take_examples
 from ._errors import GradcheckError
 from ._findings import row_findings
 from ._function import validate_options
@@ -44,9 +44,7 @@ def _loss_value(model: nn.Module, loss_fn: Loss, xs: Any, ys: Any) -> torch.Tens
     out = model(*xs) if isinstance(xs, (tuple, list)) else model(xs)
     loss = loss_fn(out) if ys is None else loss_fn(out, ys)
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-        raise GradcheckError(
-            f"loss_fn must return a scalar tensor, got {getattr(loss, 'shape', type(loss))}."
-        )
+        raise GradcheckError(f"loss_fn must return a scalar tensor, got {getattr(loss, 'shape', type(loss))}.")
     return loss.reshape(1)
 
 
@@ -82,18 +80,15 @@ def _part(
             torch.zeros(t.numel(), dtype=torch.float64, device=t.device)
             if g is None
             else g.detach().reshape(-1).to(torch.float64)
-            for g, t in zip(grads, tensors, strict=False)
+            for g, t in zip(grads, tensors, strict=True)
         ]
 
     analytic = grad_fn()
     ones = torch.ones(1, dtype=torch.float64, device=leaves[0][1].device)
     ev = Evaluator(value_fn, ones, reseed=reseed, depth=depth, grad_fn=grad_fn)
-    slots = [Slot(n, t, g, i) for i, ((n, t), g) in enumerate(zip(leaves, analytic, strict=False))]
+    slots = [Slot(n, t, g, i) for i, ((n, t), g) in enumerate(zip(leaves, analytic, strict=True))]
     results = check_slots(ev, slots, samples=samples, h=h, seed=seed)
-    rows = [
-        make_row(s.name, name, tuple(s.tensor.shape), c, s.analytic)
-        for s, c in zip(slots, results, strict=False)
-    ]
+    rows = [make_row(s.name, name, tuple(s.tensor.shape), c, s.analytic) for s, c in zip(slots, results, strict=True)]
     return rows, analytic, ev.evaluations
 
 
@@ -132,8 +127,7 @@ def check_module(
     validate_options(h, samples, seed)
     if not isinstance(model, nn.Module):
         raise GradcheckError(
-            f"model must be a torch.nn.Module, got {type(model).__name__}; "
-            "use check_function for plain functions."
+            f"model must be a torch.nn.Module, got {type(model).__name__}; use check_function for plain functions."
         )
     if not callable(loss_fn) or (regularization is not None and not callable(regularization)):
         raise GradcheckError("loss_fn and regularization must be callables returning a scalar tensor.")
@@ -167,15 +161,7 @@ def check_module(
                 reseed=reseed,
             )
         xs, ys = take_examples(xs_all, examples), take_examples(ys_all, examples)
-        meta["batch"] = int(
-            next(
-                iter(
-                    t
-                    for t in (xs if isinstance(xs, (tuple, list)) else [xs])
-                    if isinstance(t, torch.Tensor) and t.dim() > 0
-                )
-            ).shape[0]
-        )
+        meta["batch"] = batch_size(xs)
         flat_in = [
             t
             for t in (xs if isinstance(xs, (tuple, list)) else [xs])
@@ -195,7 +181,7 @@ def check_module(
             rows, g_data, n_eval = _part(
                 "data",
                 lambda: _loss_value(m, lf, xs, ys),
-                params + list(zip(in_names, flat_in, strict=False)),
+                params + list(zip(in_names, flat_in, strict=True)),
                 reseed,
                 restore,
                 depth,
@@ -204,14 +190,10 @@ def check_module(
                 seed,
             )
         except (RuntimeError, TypeError) as e:
-            raise GradcheckError(
-                f"the model or loss failed on {meta['batch']} examples in float64: {e}"
-            ) from e
+            raise GradcheckError(f"the model or loss failed on {meta['batch']} examples in float64: {e}") from e
         findings: list[Finding] = []
         if reg is not None:
-            reg_rows, g_reg, n_reg = _part(
-                "regularization", reg, params, reseed, restore, 1, samples, h, seed
-            )
+            reg_rows, g_reg, n_reg = _part("regularization", reg, params, reseed, restore, 1, samples, h, seed)
             rows, n_eval = rows + reg_rows, n_eval + n_reg
             finding = regularization_dominates(
                 [n for n, _ in params],

@@ -73,8 +73,7 @@ class Evaluator:
         v2, _, _ = self.evaluate()
         if not torch.isfinite(v1).all():
             raise GradcheckError(
-                "the function is not finite at the check point (nan or inf); "
-                "check it at a point where it is defined"
+                "the function is not finite at the check point (nan or inf); check it at a point where it is defined"
             )
         self.base_v = v1
         self.f0 = float(self.weights @ v1)
@@ -133,9 +132,7 @@ class Evaluator:
         numerical = float(self.weights @ (vp - vm)) / (2.0 * h)
         resolution = 10.0 * (self.roundoff(vp) + self.roundoff(vm)) / (2.0 * h)
         crossed = not (same_branches(sp, self.base_sig) and same_branches(sm, self.base_sig))
-        return Attempt(
-            h, numerical, resolution, crossed, float(self.weights @ vp), float(self.weights @ vm), sp, sm
-        )
+        return Attempt(h, numerical, resolution, crossed, float(self.weights @ vp), float(self.weights @ vm), sp, sm)
 
     @contextmanager
     def shifted(self, slot: Slot, lo: int, hi: int, dvec: torch.Tensor, step: float) -> Iterator[None]:

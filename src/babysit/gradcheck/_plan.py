@@ -60,9 +60,7 @@ def _localise(ev: Evaluator, slot: Slot, d: torch.Tensor, h: float) -> list[Chec
             return []  # the discrepancy vanished when split (it was spread thin): nothing to pin
         lo, hi = halves[0] if gaps[0] >= gaps[1] else halves[1]
     one = torch.ones(1, dtype=torch.float64, device=a.device)
-    return [
-        probe(ev, slot, i, i + 1, one, float(a[i]), h=h, where=format_index(i, shape)) for i in range(lo, hi)
-    ]
+    return [probe(ev, slot, i, i + 1, one, float(a[i]), h=h, where=format_index(i, shape)) for i in range(lo, hi)]
 
 
 def check_slot(

@@ -34,9 +34,7 @@ def _judge(a: float, n: float, res: float, *, kink: bool) -> tuple[float, str, b
     return rel, verdict(rel, kink=kink, within_noise=abs(a - n) <= res), tiny
 
 
-def _check(
-    slot: Slot, where: str, a: float, n: float, h: float, res: float, *, kink: bool, note: str = ""
-) -> Check:
+def _check(slot: Slot, where: str, a: float, n: float, h: float, res: float, *, kink: bool, note: str = "") -> Check:
     rel, v, tiny = _judge(a, n, res, kink=kink)
     return Check(slot.name, where, a, n, rel, h, v, res, kink, tiny, note)
 
@@ -72,9 +70,7 @@ def _one_sided(
     return None
 
 
-def _shifted(
-    ev: Evaluator, slot: Slot, span: tuple[int, int, torch.Tensor], h: float, where: str
-) -> Check | None:
+def _shifted(ev: Evaluator, slot: Slot, span: tuple[int, int, torch.Tensor], h: float, where: str) -> Check | None:
     """Re-check 10h away along d, with the analytic gradient recomputed there."""
     lo, hi, dvec = span
     if ev.grad_fn is None:

@@ -49,9 +49,7 @@ class GradRow:
         """The check behind the verdict (coordinates preferred: they say where)."""
         if not self.checks:
             return None
-        return max(
-            self.checks, key=lambda c: (VERDICTS.index(c.verdict), c.is_coordinate, _finite(c.rel_error))
-        )
+        return max(self.checks, key=lambda c: (VERDICTS.index(c.verdict), c.is_coordinate, _finite(c.rel_error)))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict, checks included."""
@@ -79,9 +77,7 @@ def _json(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def make_row(
-    name: str, part: str, shape: tuple[int, ...], checks: list[Check], analytic: torch.Tensor
-) -> GradRow:
+def make_row(name: str, part: str, shape: tuple[int, ...], checks: list[Check], analytic: torch.Tensor) -> GradRow:
     """Summarise the checks of one tensor (``analytic``: its whole analytic gradient, for magnitudes)."""
     grad_abs_max = float(analytic.abs().max()) if analytic.numel() else 0.0
     # Checks below their resolution (tiny) say nothing about the relative error: flagged, not counted.
@@ -135,9 +131,7 @@ class GradReport:
     def failures(self) -> list[Check]:
         """Every suspicious or wrong check, worst first."""
         bad = [c for r in self.rows for c in r.checks if c.verdict in ("suspicious", "wrong")]
-        return sorted(
-            bad, key=lambda c: (-VERDICTS.index(c.verdict), not c.is_coordinate, -_finite(c.rel_error))
-        )
+        return sorted(bad, key=lambda c: (-VERDICTS.index(c.verdict), not c.is_coordinate, -_finite(c.rel_error)))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict of the whole report."""
@@ -182,8 +176,7 @@ class GradReport:
             f"{self.meta.get('evaluations', '?')} evaluations, h={self.meta.get('h', 1e-5):.0e})"
         ]
         lines += [
-            "  " + "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=False)).rstrip()
-            for line in grid
+            "  " + "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in grid
         ]
         fails = self.failures
         if fails:

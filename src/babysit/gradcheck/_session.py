@@ -20,9 +20,7 @@ __all__ = ["session"]
 
 
 @contextmanager
-def session(
-    seed: int, tensors: Iterable[torch.Tensor] = (), *, numpy: bool = False
-) -> Iterator[Callable[[], None]]:
+def session(seed: int, tensors: Iterable[torch.Tensor] = (), *, numpy: bool = False) -> Iterator[Callable[[], None]]:
     """Yield ``reseed()``; restore RNG states and the thread count afterwards."""
     devices = sorted({t.device.index or 0 for t in tensors if t.device.type == "cuda"})
     np_state = np.random.get_state() if numpy else None

@@ -39,7 +39,7 @@ def warm_up(
             grads = torch.autograd.grad(loss, params, allow_unused=True)
         losses.append(float(loss.detach()))
         with torch.no_grad():
-            for p, g in zip(params, grads, strict=False):
+            for p, g in zip(params, grads, strict=True):
                 if g is not None:
                     p.add_(g, alpha=-lr)
     reseed()
@@ -57,10 +57,7 @@ def regularization_dominates(
     ratio = r / d if d > 0 else (math.inf if r > 0 else 0.0)
     if ratio <= REG_DOMINATES:
         return None
-    per = [
-        (float(gr.norm()) / max(float(gd.norm()), 1e-300), n)
-        for n, gd, gr in zip(names, data, reg, strict=False)
-    ]
+    per = [(float(gr.norm()) / max(float(gd.norm()), 1e-300), n) for n, gd, gr in zip(names, data, reg, strict=True)]
     worst_ratio, worst_name = max(per)
     return Finding(
         "regularization_dominates",

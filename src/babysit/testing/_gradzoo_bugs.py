@@ -70,9 +70,7 @@ def _deep_sigmoid_bwd(g: T, y: T, x: T) -> T:
 
 BUGS: dict[str, tuple[type[torch.autograd.Function], str]] = {
     "square_factor": (
-        function(
-            "SquareFactor", lambda x: x * x, lambda g, y, x: g * x, "d(x^2)/dx = 2x: the factor 2 is missing"
-        ),
+        function("SquareFactor", lambda x: x * x, lambda g, y, x: g * x, "d(x^2)/dx = 2x: the factor 2 is missing"),
         "factor error",
     ),
     "sin_sign": (
@@ -182,9 +180,7 @@ BUGS: dict[str, tuple[type[torch.autograd.Function], str]] = {
         "wrong reduction",
     ),
     "tanh_one_percent": (
-        function(
-            "TanhOnePercent", torch.tanh, lambda g, y, x: g * (1 - y * y) * 1.01, "tanh backward 1% too large"
-        ),
+        function("TanhOnePercent", torch.tanh, lambda g, y, x: g * (1 - y * y) * 1.01, "tanh backward 1% too large"),
         "1% error",
     ),
     "tiny_factor": (

@@ -10,7 +10,7 @@ import random
 
 import torch
 
-from ._gradzoo_bugs import function
+from babysit.testing._gradzoo_bugs import function
 
 __all__ = ["CORRECT", "Dropout", "NondeterministicSum"]
 

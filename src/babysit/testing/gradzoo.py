@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ._gradzoo_bugs import BUGS
-from ._gradzoo_correct import CORRECT
+from babysit.testing._gradzoo_bugs import BUGS
+from babysit.testing._gradzoo_correct import CORRECT
 
 __all__ = ["ZooCase", "cases"]
 
@@ -87,9 +87,7 @@ _INPUTS: dict[str, Callable[[], tuple[torch.Tensor, ...]]] = {
     "maxpool_routing": lambda: (_randn(2, 8, seed=3),),
     "relu_exact_zeros": lambda: (_with(_randn(3, 4), {(0, 0): 0.0, (1, 2): 0.0, (2, 3): 0.0}),),
     "relu_ge_convention": lambda: (_with(_randn(3, 4), {(0, 1): 0.0, (2, 2): 0.0}),),
-    "relu_near_kink": lambda: (
-        _with(_randn(3, 4), {(0, 0): -1e-6, (1, 1): 3e-6, (2, 2): -4e-6, (2, 0): 2e-6}),
-    ),
+    "relu_near_kink": lambda: (_with(_randn(3, 4), {(0, 0): -1e-6, (1, 1): 3e-6, (2, 2): -4e-6, (2, 0): 2e-6}),),
     "leaky_relu_near_kink": lambda: (_with(_randn(3, 4), {(0, 0): 1e-7, (1, 1): -1e-7, (2, 3): -5e-7}),),
     "abs_at_zero": lambda: (_with(_randn(3, 4), {(0, 3): 0.0, (1, 0): 0.0, (2, 1): 0.0}),),
     "clamp_at_bounds": lambda: (_with(_randn(3, 4) * 2, {(0, 0): 1.0, (1, 1): -1.0, (2, 2): 1.0}),),
