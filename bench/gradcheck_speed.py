@@ -12,6 +12,10 @@ examples in float64.  torch.autograd.gradcheck gets the same function of all par
 Then the detection side: one entry of the 1M model's middle weight matrix gets a doubled gradient;
 does each tool see it, and does it say where?
 
+Last, the design choice behind the evaluations: 20 coordinate perturbations of the first weight matrix
+evaluated one by one (in place on a float64 copy, as check_module does) against one
+``torch.func.vmap(functional_call)`` over 20 perturbed copies.
+
 Both tools run single-threaded (check_module always does: its evaluations are tiny; torch's gradcheck
 crawls on a busy 2-core machine with 2 intra-op threads).  Budget (issue 3): 1M parameters <= 5 s.
 
@@ -159,6 +163,45 @@ def main() -> None:
     t_fast, ok = timed(lambda: torch_gradcheck(b64, x3, y3, names, fast=True), 1)
     print(f"  torch fast  {'detected' if not ok else 'MISSED':<19} {t_fast:6.2f}s  (says which input, not where)")
     print(f"  torch exact would detect it (every coordinate), est. {exact_1m:.0f}s = the 1M row above; not run")
+    vmap_vs_sequential(args.repeats)
+
+
+def vmap_vs_sequential(repeats: int) -> None:
+    """Perturbed evaluations one by one (in place) vs one vmap over stacked perturbed copies."""
+    from torch.func import vmap
+
+    print("\nperturbed evaluations: 20 coordinates of 0.weight, in place one by one vs vmap(functional_call)")
+    x, y = torch.randn(3, 784, dtype=torch.float64), torch.tensor([1, 2, 3])
+    for label, sizes in SIZES.items():
+        torch.manual_seed(0)
+        model = mlp(sizes).double()
+        params = {k: v.detach() for k, v in model.named_parameters()}
+        w, k = params["0.weight"], 20
+        idx = torch.randperm(w.numel())[:k]
+
+        def one_by_one(w=w, idx=idx, model=model) -> torch.Tensor:
+            out, flat = [], w.view(-1)
+            with torch.no_grad():
+                for i in idx:
+                    saved = flat[i].clone()
+                    flat[i] += 1e-5
+                    out.append(F.cross_entropy(model(x), y))
+                    flat[i] = saved
+            return torch.stack(out)
+
+        def batched(w=w, idx=idx, model=model, params=params, k=k) -> torch.Tensor:
+            ws = w.expand(k, *w.shape).clone()
+            ws.view(k, -1)[torch.arange(k), idx] += 1e-5
+            with torch.no_grad():
+                return vmap(lambda wp: F.cross_entropy(functional_call(model, {**params, "0.weight": wp}, (x,)), y))(ws)
+
+        t_seq, a = timed(one_by_one, repeats)
+        t_vmap, b = timed(batched, repeats)
+        diff = float((a - b).abs().max())
+        print(
+            f"  {label:>5}: one by one {t_seq * 1e3:7.2f} ms   vmap {t_vmap * 1e3:7.2f} ms   "
+            f"({t_vmap / t_seq:.1f}x; results differ by up to {diff:.1e})"
+        )
 
 
 if __name__ == "__main__":
