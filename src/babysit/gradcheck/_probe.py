@@ -4,15 +4,20 @@ The path of a check::
 
     centered difference at h            passes, no kink crossed      -> done (2 evaluations)
     fallback steps                      kink crossed: h/10, h/100, h/1000 until no kink is crossed
-                                        otherwise:    h/10 and 10h (round-off or truncation)
+                                        otherwise:    h/10 and 10h (round-off or truncation);
+                                        10h, 100h, h/10 when f really computes in float32.
+                                        A fallback step only passes a check if it resolves the
+                                        derivative (|a| or |n| above its round-off)
     kink *at* the point (a tie)         second-order one-sided differences on each side:
                                         D+ = (-3 f(x) + 4 f(x+h) - f(x+2h)) / 2h  (and mirrored);
                                         a correct subgradient equals one of them
     still unresolved                    the shifted point: move x by 10h along d, recompute the
                                         analytic gradient there, check again
 
-A wrong gradient is only declared when every usable step agrees on it; a kink alone never makes a
-check "wrong" (an unresolved kink is at most "suspicious").
+A failing check is judged on the step, among those that cross no kink and resolve the derivative,
+whose estimate is closest to the analytic value: a gradient is only called wrong when no usable
+step agrees with it.  A kink alone never makes a check "wrong" (an unresolved kink is at most
+"suspicious").
 """
 
 from __future__ import annotations
