@@ -74,6 +74,16 @@ def test_module_mlp_with_dropout_and_l2_passes_after_warmup() -> None:
     assert {r.part for r in report.rows} == {"data", "regularization"}
     losses = report.meta["warmup_losses"]
     assert len(losses) == 6 and losses[-1] < losses[0]
+    assert not any(f.code == "warmup_no_progress" for f in report.findings)
+
+
+def test_module_warmup_that_does_not_lower_the_loss_is_reported() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 8), nn.Tanh(), nn.Linear(8, 5))
+    report = check_module(model, F.cross_entropy, *_batch(), warmup_steps=2, warmup_lr=-1.0)
+    # gradient ascent raises the loss: an info finding says the check is not in training's regime (L-G7)
+    (finding,) = [f for f in report.findings if f.code == "warmup_no_progress"]
+    assert finding.severity == "info" and report.ok
 
 
 def test_module_cnn_with_max_pool_passes() -> None:

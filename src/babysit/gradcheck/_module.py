@@ -31,7 +31,7 @@ from ._numeric import Evaluator, Slot
 from ._plan import check_slots
 from ._report import GradReport, GradRow, make_row
 from ._session import session
-from ._warmup import regularization_dominates, warm_up
+from ._warmup import regularization_dominates, warm_up, warmup_stalled
 
 __all__ = ["check_module"]
 
@@ -192,6 +192,8 @@ def check_module(
         except (RuntimeError, TypeError) as e:
             raise GradcheckError(f"the model or loss failed on {meta['batch']} examples in float64: {e}") from e
         findings: list[Finding] = []
+        stalled = warmup_stalled(meta.get("warmup_losses", []), warmup_lr)
+        findings += [stalled] if stalled is not None else []
         if reg is not None:
             reg_rows, g_reg, n_reg = _part("regularization", reg, params, reseed, restore, 1, samples, h, seed)
             rows, n_eval = rows + reg_rows, n_eval + n_reg

@@ -10,7 +10,7 @@ from torch import nn
 
 from babysit.findings import Finding
 
-__all__ = ["REG_DOMINATES", "regularization_dominates", "warm_up"]
+__all__ = ["REG_DOMINATES", "regularization_dominates", "warm_up", "warmup_stalled"]
 
 # The regularization gradient is said to swamp the data gradient above this norm ratio.
 REG_DOMINATES = 10.0
@@ -74,4 +74,18 @@ def regularization_dominates(
         },
         "Lower the regularization strength; check the data loss alone first (reg = 0), then the "
         "regularization term on its own (L-G8).",
+    )
+
+
+def warmup_stalled(losses: list[float], lr: float) -> Finding | None:
+    """An info finding when the burn-in did not lower the loss: the check is not yet in training's regime."""
+    if len(losses) < 2 or losses[-1] < losses[0]:
+        return None
+    return Finding(
+        "warmup_no_progress",
+        "info",
+        f"{len(losses) - 1} warm-up SGD steps at lr={lr:g} did not lower the loss "
+        f"({losses[0]:.4g} -> {losses[-1]:.4g})",
+        {"losses": losses, "lr": lr},
+        "Raise warmup_lr or warmup_steps so the check runs where training has started (L-G7).",
     )
