@@ -131,8 +131,10 @@ def check_module(
         )
     if not callable(loss_fn) or (regularization is not None and not callable(regularization)):
         raise GradcheckError("loss_fn and regularization must be callables returning a scalar tensor.")
-    if warmup_steps < 0 or (examples is not None and examples < 1):
-        raise GradcheckError(f"need warmup_steps >= 0 and examples >= 1, got {warmup_steps=} {examples=}.")
+    if warmup_steps < 0 or warmup_lr <= 0 or (examples is not None and examples < 1):
+        raise GradcheckError(
+            f"need warmup_steps >= 0, warmup_lr > 0 and examples >= 1, got {warmup_steps=} {warmup_lr=} {examples=}."
+        )
     start = time.perf_counter()
     m: nn.Module = copy_as_float64(model, "model")
     lf = copy_as_float64(loss_fn, "loss function") if isinstance(loss_fn, nn.Module) else loss_fn

@@ -22,17 +22,21 @@ The only tolerance beyond these bands is the *resolution* of the numerical deriv
 produce (``10 * eps * depth * |f| / h`` plus measured non-determinism) is "ok" and flagged, never
 hidden by a fixed absolute tolerance.  In float64 with ``|f| ~ 1`` that is about 1e-10, so a wrong
 gradient of size 1e-7 is still caught (torch.autograd.gradcheck's ``atol=1e-5`` misses it).
+Derivatives below ``TINY = 1e-10`` (the lecture's "suspicious in themselves", L-G6) are still
+compared relatively but flagged "tiny" with their raw magnitudes; only when ``f`` does not change in
+its last bit (numerical exactly 0) is an analytic value below 1e-10 taken as unresolvable.
 """
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["IDEAL", "KINK_OK", "VERDICTS", "WRONG", "relative_error", "verdict", "worst"]
+__all__ = ["IDEAL", "KINK_OK", "TINY", "VERDICTS", "WRONG", "relative_error", "verdict", "worst"]
 
 IDEAL = 1e-7  # <= ideal (lecture: "1e-7 and less you should be happy")
 KINK_OK = 1e-4  # < ok, but only for objectives with kinks
 WRONG = 1e-2  # > probably wrong
+TINY = 1e-10  # gradients at or below this are suspicious in themselves (L-G6): flagged "tiny"
 VERDICTS: tuple[str, ...] = ("ideal", "ok", "suspicious", "wrong")
 
 

@@ -11,7 +11,7 @@ import torch
 from babysit.findings import Finding
 
 from ._check import Check
-from ._relative_error import VERDICTS, worst
+from ._relative_error import TINY, VERDICTS, worst
 
 __all__ = ["GradReport", "GradRow", "make_row"]
 
@@ -83,7 +83,7 @@ def make_row(name: str, part: str, shape: tuple[int, ...], checks: list[Check], 
     # Checks below their resolution (tiny) say nothing about the relative error: flagged, not counted.
     rels = [_finite(c.rel_error) for c in checks if not c.tiny] or [_finite(c.rel_error) for c in checks]
     # A row is tiny when its gradients are (L-G6), not when one coordinate happens to be ~0.
-    tiny = 0.0 < grad_abs_max < 1e-10 or 2 * sum(c.tiny for c in checks) > max(1, len(checks))
+    tiny = 0.0 < grad_abs_max < TINY or 2 * sum(c.tiny for c in checks) > max(1, len(checks))
     return GradRow(
         name,
         part,
