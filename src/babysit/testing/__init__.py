@@ -1,0 +1,1 @@
+"""Helpers shipped for users' tests and ours: gradient zoos, scripted histories, toy set-ups."""
