@@ -1,0 +1,55 @@
+"""The report: the lecture's plots and the findings of a run on one self-contained HTML page.
+
+``report(run_dir)`` reads the run folder (``history.json``, ``config.toml``, ``checkpoints/last.pt``) and
+writes ``report.html`` beside them. During training, ``LiveReport`` (an epoch callback of ``fit``)
+refreshes the page within a small time budget, and ``TensorBoardLogger`` writes the same numbers as
+TensorBoard event files. Compute is kept apart from drawing: ``figures`` holds one pure function per
+figure (History in, matplotlib Figure out), ``html`` only lays them out.
+
+Example:
+    >>> import babysit
+    >>> h = babysit.fit(model, data, run_dir="runs/mine",  # doctest: +SKIP
+    ...                 callbacks=[babysit.reporting.LiveReport()])
+    >>> babysit.report("runs/mine")  # doctest: +SKIP
+    PosixPath('runs/mine/report.html')
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from babysit._io import read_json
+from babysit.history import HISTORY_FILE, History
+from babysit.reporting import figures
+from babysit.reporting.html import REPORT_FILE, render_html, write_report
+from babysit.reporting.live import LiveReport
+from babysit.reporting.tensorboard import TensorBoardLogger
+
+__all__ = ["REPORT_FILE", "SEARCH_FILE", "LiveReport", "TensorBoardLogger", "figures", "render_html", "report",
+           "write_report"]
+
+SEARCH_FILE = "search.json"  # a search folder without history.json: its record alone makes the report
+
+
+def report(run_dir: str | Path) -> Path:
+    """Write ``report.html`` into a run folder and return its path.
+
+    Args:
+        run_dir: a run folder written by ``fit`` / ``babysit train`` (it holds ``history.json``), or a search
+            folder holding ``search.json`` (the dict described in ``babysit.reporting._page``).
+
+    Returns:
+        The path of the report, ``<run_dir>/report.html``.
+
+    Raises:
+        CheckpointError: the folder holds neither ``history.json`` nor ``search.json``.
+    """
+    folder = Path(run_dir)
+    search_file = folder / SEARCH_FILE
+    if not (folder / HISTORY_FILE).is_file() and search_file.is_file():
+        history = History(status="completed", run_dir=folder)
+    else:
+        history = History.load(folder)  # a clear CheckpointError when the folder is not a run
+    if "search" not in history.sections and search_file.is_file():
+        history.sections["search"] = read_json(search_file)
+    return write_report(history, folder)

@@ -1,0 +1,126 @@
+"""``TensorBoardLogger``: a ``fit`` callback that writes the run's numbers as TensorBoard event files.
+
+For people who live in TensorBoard: per-epoch scalars (``epoch/train_loss``, ``epoch/val_acc``, ...; x =
+the epoch), per-step loss and learning rate (``step/loss``, ``step/lr``; x = the step), every monitor
+series under its own key (``act/fc1/std``, ``ratio/fc1.weight``, ...; x = the step) and the per-layer
+histograms (``act/<layer>``, ``grad/<param>``). Each call writes only what is new since the last one.
+Needs the optional ``tensorboard`` package: ``pip install 'babysit[tensorboard]'``.
+
+Example:
+    >>> tb = TensorBoardLogger("runs/mine/tensorboard")  # doctest: +SKIP
+    >>> h = babysit.fit(model, data, run_dir="runs/mine", callbacks=[tb])  # doctest: +SKIP
+    >>> tb.close()  # doctest: +SKIP
+    $ tensorboard --logdir runs/mine/tensorboard
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from babysit.errors import ConfigError
+from babysit.history import History
+
+__all__ = ["EPOCH_SCALARS", "TB_DIR", "TensorBoardLogger"]
+
+TB_DIR = "tensorboard"  # inside the run folder
+EPOCH_SCALARS = ("train_loss", "val_loss", "data_loss", "reg_loss", "train_acc", "val_acc", "val_acc_ema", "lr",
+                 "momentum")
+
+
+class TensorBoardLogger:
+    """Write new epochs, steps, series and histograms of a History as TensorBoard events at each call.
+
+    Args:
+        log_dir: the event-file folder; None: ``<run_dir>/tensorboard`` of the History it is first called with.
+
+    Raises:
+        ConfigError: the ``tensorboard`` package is not installed (the message says how to install it).
+    """
+
+    def __init__(self, log_dir: str | Path | None = None) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as exc:
+            raise ConfigError(
+                f"tensorboard=true needs the tensorboard package ({exc}). Install it with "
+                "pip install 'babysit[tensorboard]' (or pip install tensorboard), or set tensorboard = false."
+            ) from None
+        self._writer_class = SummaryWriter
+        self.log_dir = None if log_dir is None else Path(log_dir)
+        self._writer: Any = None
+        self._epochs = 0
+        self._steps = 0
+        self._series: dict[str, int] = {}
+        self._histograms: dict[str, int] = {}
+
+    def __call__(self, history: History) -> None:
+        writer = self._open(history)
+        if writer is None:
+            return None
+        for record in history.epochs[self._epochs:]:
+            for key in EPOCH_SCALARS:
+                if _finite(record.get(key)):
+                    writer.add_scalar(f"epoch/{key}", record[key], record["epoch"])
+        self._epochs = len(history.epochs)
+        steps = history.steps
+        for i in range(self._steps, len(steps.get("step", []))):
+            for key in ("loss", "lr"):
+                if i < len(steps.get(key, [])) and _finite(steps[key][i]):
+                    writer.add_scalar(f"step/{key}", steps[key][i], int(steps["step"][i]))
+        self._steps = len(steps.get("step", []))
+        for key, series in history.series.items():
+            pairs = list(zip(series.get("step", []), series.get("value", [])))
+            for step, value in pairs[self._series.get(key, 0):]:
+                if _finite(value):
+                    writer.add_scalar(key, value, int(step))
+            self._series[key] = len(pairs)
+        for key, snapshots in history.histograms.items():
+            for snap in snapshots[self._histograms.get(key, 0):]:
+                _add_histogram(writer, key, snap)
+            self._histograms[key] = len(snapshots)
+        writer.flush()
+        return None
+
+    def _open(self, history: History) -> Any:
+        if self._writer is None:
+            folder = self.log_dir or (None if history.run_dir is None else Path(history.run_dir) / TB_DIR)
+            if folder is None:
+                return None
+            self.log_dir = folder
+            self._writer = self._writer_class(log_dir=str(folder))
+        return self._writer
+
+    def close(self) -> None:
+        """Flush and close the event file (also safe when nothing was written)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def __enter__(self) -> TensorBoardLogger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _add_histogram(writer: Any, tag: str, snap: dict[str, Any]) -> None:
+    """A fixed-bin histogram from the History as TensorBoard's raw histogram (moments from the bin centres)."""
+    edges = np.asarray(snap.get("edges", []), dtype=float)
+    counts = np.asarray(snap.get("counts", []), dtype=float)
+    if len(edges) != len(counts) + 1 or counts.sum() <= 0 or not np.isfinite(edges).all():
+        return
+    centres = (edges[:-1] + edges[1:]) / 2
+    used = np.flatnonzero(counts)
+    writer.add_histogram_raw(
+        tag, min=float(edges[used[0]]), max=float(edges[used[-1] + 1]), num=int(counts.sum()),
+        sum=float((centres * counts).sum()), sum_squares=float((centres**2 * counts).sum()),
+        bucket_limits=edges[1:].tolist(), bucket_counts=counts.tolist(), global_step=int(snap.get("step", 0)),
+    )
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
