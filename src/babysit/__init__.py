@@ -17,6 +17,7 @@ from babysit import schedules as schedules
 from babysit import train as train
 from babysit.errors import BabysitError as BabysitError
 from babysit.history import History as History
+from babysit.reporting import report as report
 from babysit.train import fit as fit
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "losses",
     "models",
     "optim",
+    "report",
     "schedules",
     "train",
 ]

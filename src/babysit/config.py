@@ -58,6 +58,8 @@ class TrainConfig(_Section):
     precision: Literal["fp32", "bf16"] = "fp32"
     compile: bool = False  # torch.compile the forward pass
     monitor: bool = True  # babysit every layer
+    report: bool = True  # write report.html into the run folder, refreshed at epoch ends while training runs
+    tensorboard: bool = False  # also write TensorBoard event files into <run folder>/tensorboard
 
 
 class OptimizerConfig(BaseModel):

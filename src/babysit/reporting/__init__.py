@@ -16,19 +16,31 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import Any
 
 from babysit._io import read_json
 from babysit.history import HISTORY_FILE, History
-from babysit.reporting import figures
-from babysit.reporting.html import REPORT_FILE, render_html, write_report
 from babysit.reporting.live import LiveReport
 from babysit.reporting.tensorboard import TensorBoardLogger
 
 __all__ = ["REPORT_FILE", "SEARCH_FILE", "LiveReport", "TensorBoardLogger", "figures", "render_html", "report",
            "write_report"]
 
+REPORT_FILE = "report.html"
 SEARCH_FILE = "search.json"  # a search folder without history.json: its record alone makes the report
+# matplotlib and jinja2 load on first use, so `import babysit` stays quick
+_LAZY = {"figures": ("babysit.reporting.figures", None), "render_html": ("babysit.reporting.html", "render_html"),
+         "write_report": ("babysit.reporting.html", "write_report")}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module_name, attr = _LAZY[name]
+        module = importlib.import_module(module_name)
+        return module if attr is None else getattr(module, attr)
+    raise AttributeError(f"module 'babysit.reporting' has no attribute {name!r}")
 
 
 def report(run_dir: str | Path) -> Path:
@@ -52,4 +64,6 @@ def report(run_dir: str | Path) -> Path:
         history = History.load(folder)  # a clear CheckpointError when the folder is not a run
     if "search" not in history.sections and search_file.is_file():
         history.sections["search"] = read_json(search_file)
+    from babysit.reporting.html import write_report
+
     return write_report(history, folder)

@@ -127,8 +127,7 @@ def summary_tiles(history: History) -> list[dict[str, str]]:
         if best is not None:
             tiles.append({"label": "best epoch", "value": str(best["epoch"]),
                           "note": f"validation {pct(best['val_acc'])}"})
-        tiles.append({"label": "final loss", "value": _fmt(last.get("train_loss"), ".3f"),
-                      "note": f"validation {_fmt(last.get('val_loss'), '.3f')}"})
+        tiles.append(_loss_tile(last))
         seconds = sum(e.get("seconds") or 0.0 for e in history.epochs)
         done = f"{len(history.epochs)} of {planned} epochs" if planned else f"{len(history.epochs)} epochs"
         tiles.append({"label": "time", "value": duration(seconds), "note": done})
@@ -136,6 +135,16 @@ def summary_tiles(history: History) -> list[dict[str, str]]:
     if device:
         tiles.append({"label": "device", "value": str(device), "note": str(history.meta.get("device_name", ""))})
     return tiles
+
+
+def _loss_tile(last: Mapping[str, Any]) -> dict[str, str]:
+    """The final training loss next to the validation loss: the data loss when an L2 term is added, since
+    the validation loss has none."""
+    val = f"validation {_fmt(last.get('val_loss'), '.3f')}"
+    data, total = last.get("data_loss"), last.get("train_loss")
+    if _num(data) and _num(total) and total - data > 1e-12:
+        return {"label": "final data loss", "value": _fmt(data, ".3f"), "note": f"{val} · with L2 {total:.3f}"}
+    return {"label": "final loss", "value": _fmt(total, ".3f"), "note": val}
 
 
 def _gap_note(last: Mapping[str, Any]) -> str:
@@ -287,7 +296,7 @@ def _sanity(section: Any) -> dict[str, Any] | None:
 
 
 def _layer_row(layer: Mapping[str, Any]) -> dict[str, str]:
-    extra = {k: v for k, v in layer.items() if k not in ("name", "type", "depth")}
+    extra = {k: v for k, v in layer.items() if k not in ("name", "type", "depth") and v not in (None, [], "")}
     return {"name": str(layer.get("name", "")), "type": str(layer.get("type", "")),
             "depth": str(layer.get("depth", "")),
             "details": ", ".join(f"{k} {_evidence_value(v)}" for k, v in list(extra.items())[:4])}

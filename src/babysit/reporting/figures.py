@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from babysit.history import History
 from babysit.reporting import _compute as C
@@ -55,25 +55,33 @@ MAX_PANELS = 8  # per-layer small multiples: at most this many layers, spread ov
 # --- B1, B2: the loss ------------------------------------------------------------------------------------------
 def loss_curves(history: History) -> Figure | None:
     """Loss against epochs on a linear and a log axis: per-step loss faint, per-epoch mean bold, validation
-    loss at each epoch's end (lecture B1, B2)."""
+    loss at each epoch's end (lecture B1, B2). With L2 regularization the training data loss is drawn too,
+    since the validation loss has no regularization term to compare with."""
     sx, sy = C.step_to_epoch(history, history.steps.get("step", [])), C.column(history.steps.get("loss", []))
     ex, train = C.epoch_column(history, "train_loss")
+    _, data = C.epoch_column(history, "data_loss")
     _, val = C.epoch_column(history, "val_loss")
     if not (C.has_values(sy) or C.has_values(train)):
         return None
+    with_reg = C.has_values(data) and bool(np.nanmax(np.abs(train - data)) > 1e-9)
+    total = "train, data + reg" if with_reg else "train"
     with S.style():
         fig = S.new_figure(S.WIDE)
         axes = fig.subplots(1, 2)
         for ax, scale in zip(axes, ("linear", "log")):
             if C.has_values(sy):
                 tx, ty = C.thin(sx, sy)
-                ax.plot(tx, ty, color=S.TRAIN, alpha=0.28, linewidth=0.8, label="train, per step")
+                ax.plot(tx, ty, color=S.TRAIN, alpha=0.28, linewidth=0.8, label=f"{total}, per step")
             if C.has_values(train):  # an epoch's mean belongs to the middle of the epoch
                 ax.plot(ex - 0.5, train, color=S.TRAIN, linewidth=2.4, marker="o", markersize=3.5,
-                        label="train, epoch mean")
+                        label=f"{total}, epoch mean")
+            if with_reg:
+                ax.plot(ex - 0.5, data, color=S.TRAIN, linewidth=1.6, linestyle="--", label="train, data loss")
             if C.has_values(val):
                 ax.plot(ex, val, color=S.VAL, linewidth=2.0, marker="o", markersize=3.5, label="validation")
             ax.set_yscale(scale)
+            if scale == "log":
+                _readable_log(ax)
             _epoch_axis(ax)
             ax.set_ylabel("loss")
             ax.set_title(f"loss ({scale} scale)")
@@ -234,9 +242,11 @@ def _histograms(history: History, prefix: str, what: str) -> Figure | None:
         axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
         for ax, name in zip(axes, names):
             first, last = found[name]
-            ax.stairs(first.density(), first.edges, fill=True, color=S.START, alpha=0.45,
-                      label=f"start (step {first.step:g})")
-            ax.stairs(last.density(), last.edges, color=S.END, linewidth=1.6, label=f"end (step {last.step:g})")
+            if last.step > first.step:
+                ax.stairs(first.density(), first.edges, fill=True, color=S.START, alpha=0.45,
+                          label=f"start (step {first.step:g})")
+            ax.stairs(last.density(), last.edges, color=S.END, linewidth=1.6,
+                      label=f"end (step {last.step:g})" if last.step > first.step else f"step {last.step:g}")
             ax.set_xlim(*C.mass_range([first, last]))
             ax.set_title(S.plain(name), fontsize=9.5)
             dead = C.series_by_name(history, prefix, "dead").get(name) if prefix == "act" else None
@@ -434,6 +444,15 @@ def _search_panel(ax: Any, name: str, found: list[C.Trial], stages: list[str], b
 
 
 # --- small helpers ------------------------------------------------------------------------------------------------
+def _readable_log(ax: Any) -> None:
+    """Plain numbers (0.2, 0.5, 1, 2) on a log axis spanning under three decades, instead of 2x10^-1."""
+    low, high = ax.get_ylim()
+    if low > 0 and high / low < 1e3:
+        plain = FuncFormatter(lambda v, _: f"{v:g}")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else ""))
+
+
 def _epoch_axis(ax: Any) -> None:
     """Epochs are the unit (lecture B1): whole-number ticks."""
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

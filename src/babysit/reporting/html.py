@@ -20,7 +20,7 @@ from babysit.reporting._page import FigureSpec, build_page
 
 log = logging.getLogger("babysit")
 
-REPORT_FILE = "report.html"
+REPORT_FILE = "report.html"  # also babysit.reporting.REPORT_FILE
 REFRESH_SECONDS = 15  # a running run's page reloads itself this often
 WIDE_INCHES = 8.0  # a figure wider than this takes the page's whole width, a narrower one half
 

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from babysit.history import History
-from babysit.reporting.html import write_report
 
 log = logging.getLogger("babysit")
 
@@ -70,6 +69,8 @@ class LiveReport:
             return None
         if last_planned and history.status == "running":  # fit marks it completed right after the callbacks
             history = dataclasses.replace(history, status="completed")
+        from babysit.reporting.html import write_report  # matplotlib loads on the first refresh only
+
         started = self.clock()
         try:
             write_report(history, folder)

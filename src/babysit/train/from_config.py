@@ -65,17 +65,46 @@ def train_from_config(
     config_dict = cfg.model_dump(exclude_none=True)
     if not resume:
         (folder / CONFIG_FILE).write_text(tomli_w.dumps(config_dict), encoding="utf-8")
-    history = fit(
-        prepared.model, prepared.bundle, loss_fn=cfg.train.loss, optimizer=cfg.optimizer_spec(),
-        lr=cfg.optimizer.lr, reg=cfg.train.reg, schedule=cfg.schedule_spec(),
-        momentum_annealing=_annealing(cfg), epochs=cfg.train.epochs, batch_size=cfg.train.batch_size,
-        monitor=cfg.train.monitor, run_dir=folder, resume=resume, device=cfg.device,
-        precision=cfg.train.precision, compile=cfg.train.compile, seed=cfg.seed, progress=progress,
-        config=config_dict,
-    )
+    callbacks = _report_callbacks(cfg, folder)
+    try:
+        history = fit(
+            prepared.model, prepared.bundle, loss_fn=cfg.train.loss, optimizer=cfg.optimizer_spec(),
+            lr=cfg.optimizer.lr, reg=cfg.train.reg, schedule=cfg.schedule_spec(),
+            momentum_annealing=_annealing(cfg), epochs=cfg.train.epochs, batch_size=cfg.train.batch_size,
+            monitor=cfg.train.monitor, run_dir=folder, resume=resume, device=cfg.device,
+            precision=cfg.train.precision, compile=cfg.train.compile, seed=cfg.seed, progress=progress,
+            callbacks=callbacks, config=config_dict,
+        )
+    finally:
+        for callback in callbacks:
+            getattr(callback, "close", lambda: None)()  # TensorBoard: flush and close the event file
     history.meta["data"] = prepared.bundle.summary()
     history.save()
+    if cfg.train.report:
+        _write_report(history, folder)
     return history
+
+
+def _report_callbacks(cfg: RunConfig, folder: Path) -> list[Any]:
+    """The epoch callbacks a config asks for: the live report page and TensorBoard event files."""
+    from babysit.reporting import LiveReport, TensorBoardLogger
+
+    callbacks: list[Any] = [LiveReport(folder, final=False)] if cfg.train.report else []
+    if cfg.train.tensorboard:
+        callbacks.append(TensorBoardLogger(folder / "tensorboard"))
+    return callbacks
+
+
+def _write_report(history: History, folder: Path) -> None:
+    """The final report page; a report that cannot be drawn costs a warning, never the trained run."""
+    from babysit.reporting.html import write_report
+
+    try:
+        path = write_report(history, folder)
+        log.info("report: %s", path)
+    except Exception as exc:
+        log.warning("could not write the report into %s: %s: %s (try: babysit report %s)", folder,
+                    type(exc).__name__, exc, folder)
 
 
 def _annealing(cfg: RunConfig) -> dict[str, Any] | None:
