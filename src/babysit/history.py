@@ -89,6 +89,12 @@ class History:
         """One per-epoch quantity as a list, e.g. ``h.per_epoch("val_acc")``."""
         return [e.get(key) for e in self.epochs]
 
+    def diagnose(self, rules: list[str] | None = None) -> list[Any]:
+        """Judge this run: the :class:`~babysit.findings.Finding` records of :func:`babysit.diagnose.diagnose`."""
+        from babysit.diagnose import diagnose  # lazy: diagnosis reads histories, not the other way round
+
+        return diagnose(self, rules=rules)
+
     def __repr__(self) -> str:
         best = self.best_val_acc
         best_text = "n/a" if best is None else f"{best:.4f}"

@@ -13,17 +13,19 @@ import logging
 import math
 import shutil
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from babysit import losses, optim, schedules
+from babysit.diagnose import diagnose
 from babysit.errors import ConfigError, DataError
 from babysit.history import History
+from babysit.monitors import Monitor
 from babysit.train._batches import LoaderBatches, TensorBatches, make_batches
 from babysit.train._device import resolve_device
 from babysit.train._evaluate import evaluate, to_device_pair
@@ -56,7 +58,7 @@ class _Setup:
     optimizer: torch.optim.Optimizer
     per_batch_schedule: Any | None
     autocast: Any  # a context-manager factory, or None for fp32
-    monitor: Any | None
+    monitor: Monitor | None  # None: nothing of the Monitor's on the hot path
     ema: torch.optim.swa_utils.AveragedModel | None
 
 
@@ -73,7 +75,7 @@ def fit(
     momentum_annealing: dict[str, Any] | None = None,
     epochs: int = 10,
     batch_size: int = 64,
-    monitor: bool | Any = True,
+    monitor: bool | dict[str, Any] | Monitor = True,
     run_dir: str | Path | None = None,
     resume: bool = False,
     device: str | torch.device = "auto",
@@ -102,7 +104,10 @@ def fit(
         momentum_annealing: ``{"start": 0.5, "end": 0.99, "epochs": N}`` raises momentum over epochs.
         epochs: the number of epochs to train in total (also when resuming).
         batch_size: examples per mini-batch.
-        monitor: babysit every layer (the monitors arrive with the monitoring stage; see ARCHITECTURE.md).
+        monitor: babysit every layer (lecture B4, B5): True builds a :class:`babysit.Monitor` sampling every
+            ``monitors.DEFAULT_EVERY``-th step, a dict gives its settings (``{"every": 5}``), a Monitor
+            instance is used as it is, False records nothing per layer. The diagnosis of the run
+            (``history.findings``) is made in every case; without the Monitor it sees only the curves.
         run_dir: a folder for history, checkpoints (last and best) and the report; None keeps it in memory.
         resume: continue the run saved in ``run_dir`` from its last checkpoint.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
@@ -172,6 +177,7 @@ def fit(
         history.truncate(payload["epoch"], payload["num_steps"])
         history.status, history.stop_reason = "running", None
         log.info("resuming %s after epoch %d", folder, payload["epoch"])
+    setup.monitor, own_monitor = _attach_monitor(monitor, model, opt, history, compiled=compile)
 
     # --- the loop ----------------------------------------------------------------------------------------
     first_epoch = len(history.epochs) + 1
@@ -181,12 +187,17 @@ def fit(
             for epoch in range(first_epoch, epochs + 1):
                 started = time.perf_counter()
                 record = _train_epoch(setup, history, epoch)
-                if record is None:  # diverged: stop, keep the last good checkpoint
+                if record is None:  # diverged: stop, keep the last good checkpoint, name the layer
+                    if setup.monitor is not None:
+                        setup.monitor.locate_nonfinite()
                     break
                 if val is not None:
                     record["val_loss"], record["val_acc"] = evaluate(model, val, data_loss, dev)
                     if ema is not None:
                         record["val_loss_ema"], record["val_acc_ema"] = evaluate(ema.module, val, data_loss, dev)
+                if setup.monitor is not None:  # the epoch's statistics, read from the device at once
+                    setup.monitor.check_evaluation()
+                    setup.monitor.flush()
                 record["seconds"] = time.perf_counter() - started
                 history.epochs.append(record)
                 _step_schedules(sched, annealing, per_batch, record)
@@ -205,6 +216,16 @@ def fit(
                 history.save()
                 log.warning("interrupted; resume with resume=True (CLI: --resume) from %s", folder)
             raise
+        finally:
+            if own_monitor:
+                setup.monitor.close()  # type: ignore[union-attr]
+
+    # --- diagnosis: the findings go into the History (and the run folder) --------------------------------
+    if setup.monitor is not None:
+        setup.monitor.flush()
+    history.findings = [f.to_dict() for f in diagnose(history)]
+    if history.findings:
+        log.info("diagnosis: %s", ", ".join(f"{f['code']} ({f['severity']})" for f in history.findings))
     if folder is not None:
         history.save()
     return history
@@ -224,6 +245,8 @@ def _train_epoch(setup: _Setup, history: History, epoch: int) -> dict[str, Any] 
     diverged = False
     for X, y in batches:
         loss, reg_loss, scores = _step(setup, X, y)
+        if setup.monitor is not None:
+            setup.monitor.step()
         data_losses.append(loss.detach())
         if reg_loss is not None:
             reg_losses.append(reg_loss.detach())
@@ -333,6 +356,34 @@ def _ask_to_stop(callbacks: Sequence[Callable[[History], bool | None]], history:
             history.stop_reason = f"stopped by {name} after epoch {history.epochs[-1]['epoch']}"
             return True
     return False
+
+
+def _attach_monitor(
+    monitor: bool | dict[str, Any] | Monitor, model: nn.Module, opt: torch.optim.Optimizer, history: History,
+    *, compiled: bool,
+) -> tuple[Monitor | None, bool]:
+    """The Monitor recording into ``history`` (or None), and whether fit built it (and so removes it)."""
+    if monitor is False or monitor is None:
+        return None, False
+    if monitor is True or isinstance(monitor, dict):
+        settings = {} if monitor is True else dict(monitor)
+        settings.setdefault("activations", not compiled)  # layer hooks and torch.compile do not mix
+        settings.setdefault("watch_eval", False)  # fit evaluates in evaluation mode itself
+        try:
+            return Monitor(model, opt, history=history, **settings), True
+        except TypeError as exc:
+            raise ConfigError(f"monitor settings {sorted(settings)} are not all Monitor settings: {exc}") from None
+    if isinstance(monitor, Monitor):
+        if monitor.model is not model:
+            raise ConfigError("the Monitor passed to fit watches another model; build it on the model fit trains.")
+        if monitor.optimizer is None:
+            monitor.watch_optimizer(opt)
+        elif monitor.optimizer is not opt:
+            raise ConfigError("the Monitor passed to fit watches another optimizer; pass that optimizer to fit "
+                              "(optimizer=monitor.optimizer) or build the Monitor without one.")
+        monitor.bind(history)
+        return monitor, False
+    raise ConfigError(f"monitor must be True, False, a dict of Monitor settings or a babysit.Monitor, got {monitor!r}.")
 
 
 def _ema_model(model: nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:

@@ -1,0 +1,168 @@
+"""Measurements several rules share, each a pure function of the History.
+
+A rule reports one symptom; when another measurement explains it (the lecture's chains: tiny weights ->
+vanishing activations -> no learning), the rule names that cause, and these functions are how it asks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from babysit.diagnose import _view as v
+from babysit.diagnose import thresholds as T
+from babysit.history import History
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A per-sample condition summarised over the run: the typical value and where it first held."""
+
+    value: float  # the median over the sampled steps considered
+    step: int | None  # the first sampled step where the condition held
+    share: float  # the share of sampled steps where it held
+
+
+def summarise(steps: list[int], values: list[float], holds) -> Measure | None:
+    pairs = [(s, x) for s, x in zip(steps, values) if isinstance(x, (int, float)) and math.isfinite(x)]
+    if not pairs:
+        return None
+    flags = [bool(holds(x)) for _, x in pairs]
+    first = next((s for (s, _), f in zip(pairs, flags) if f), None)
+    return Measure(v.median(x for _, x in pairs) or 0.0, first, v.fraction_true(flags))
+
+
+def initial_loss(history: History) -> float | None:
+    """The loss at the first step (else the first epoch's train loss)."""
+    first = v.finite(history.steps.get("loss", [])[:1]) or v.finite(v.per_epoch(history, "train_loss")[:1])
+    return first[0] if first else None
+
+
+def data_losses(history: History) -> list[float | None]:
+    """Per-epoch data loss (the train loss when the data loss was not recorded apart)."""
+    data = v.per_epoch(history, "data_loss")
+    return data if any(x is not None for x in data) else v.per_epoch(history, "train_loss")
+
+
+def ratio_medians(history: History, *, early: bool = True) -> dict[str, float]:
+    """Median update/weight ratio of each trainable weight tensor that changed, over the first half of
+    the samples (``early``): late in a run annealing and convergence shrink updates by design."""
+    out = {}
+    for name in v.weight_names(history):
+        good = v.finite(v.series(history, f"ratio/{name}")[1])
+        if early and len(good) > 1:
+            good = good[: max(1, math.ceil(len(good) / 2))]
+        if good and any(x > 0 for x in good):
+            out[name] = v.median(good)  # type: ignore[assignment]
+    return out
+
+
+def trunk_ratio(history: History) -> tuple[list[int], list[float], str, str] | None:
+    """Per sampled step: output std of the last hidden weighted layer / that of the first (lecture B5).
+
+    The output layer is left out: once the signal has vanished its learned biases alone set its spread.
+    """
+    layers = v.weighted_layers(history)[:-1]
+    if len(layers) + 1 < T.ACT_MIN_WEIGHTED:
+        return None
+    first, last = layers[0]["name"], layers[-1]["name"]
+    s1, a = v.series(history, f"act/{first}/std")
+    s2, b = v.series(history, f"act/{last}/std")
+    by_step = dict(zip(s2, b))
+    steps, ratios = [], []
+    for step, x in zip(s1, a):
+        y = by_step.get(step)
+        if isinstance(x, float) and isinstance(y, float) and math.isfinite(x) and math.isfinite(y) and x > 0:
+            steps.append(step)
+            ratios.append(y / x)
+    return steps, ratios, first, last
+
+
+def gradient_depth_ratio(history: History) -> tuple[list[int], list[float], str, str] | None:
+    """Per sampled step: gradient norm of the first weight tensor / that of the last (AutoTrainer)."""
+    names = v.weight_names(history)
+    if len(names) < 2:
+        return None
+    first, last = names[0], names[-1]
+    s1, a = v.series(history, f"grad/{first}/norm")
+    s2, b = v.series(history, f"grad/{last}/norm")
+    by_step = dict(zip(s2, b))
+    steps, ratios = [], []
+    for step, x in zip(s1, a):
+        y = by_step.get(step)
+        if isinstance(x, float) and isinstance(y, float) and math.isfinite(x) and math.isfinite(y) and y > 0:
+            steps.append(step)
+            ratios.append(x / y)
+    return steps, ratios, first, last
+
+
+def layer_measure(history: History, stat: str, threshold: float) -> dict[str, Measure]:
+    """``act/<layer>/<stat>`` (dead, saturated) per layer, where its median reaches ``threshold`` on at least
+    ``MAJORITY`` of the sampled steps."""
+    found = {}
+    for key in history.series:
+        if key.startswith("act/") and key.endswith(f"/{stat}"):
+            steps, values = v.series(history, key)
+            m = summarise(steps, values, lambda x: x >= threshold)
+            if m is not None and m.share >= T.MAJORITY and m.value >= threshold:
+                found[key[4 : -len(stat) - 1]] = m
+    return found
+
+
+def init_scale(history: History, param: str) -> float | None:
+    """First recorded weight std of ``param`` divided by Xavier's ``1/sqrt(fan_in)``."""
+    record = next((p for p in v.parameters(history) if p["name"] == param), None)
+    norms = v.series(history, f"weight/{param}/norm")[1]
+    if record is None or not record.get("fan_in") or not v.finite(norms[:1]):
+        return None
+    std = norms[0] / math.sqrt(max(record["numel"], 1))
+    return std * math.sqrt(record["fan_in"])
+
+
+def carry(history: History) -> Measure | None:
+    steps, values = v.series(history, "grad/carry")
+    return summarise(steps, values, lambda x: x > T.CARRY)
+
+
+def regularization_share(history: History) -> tuple[float, int, float, float] | None:
+    """``(max reg/data, epoch of it, first data loss, last data loss)`` when the L2 term was recorded."""
+    best = None
+    for e in history.epochs:
+        reg, data = e.get("reg_loss"), e.get("data_loss")
+        numbers = isinstance(reg, (int, float)) and isinstance(data, (int, float)) and data > 0 and reg > 0
+        if numbers and (best is None or reg / data > best[0]):
+            best = (reg / data, e.get("epoch"))
+    data = v.finite(data_losses(history))
+    if best is None or not data:
+        return None
+    return best[0], best[1], data[0], data[-1]
+
+
+def regularization_dominates(history: History) -> bool:
+    share = regularization_share(history)
+    return share is not None and share[0] > T.REG_DOMINATES and share[3] > T.REG_STUCK * share[2]
+
+
+def blocked_signal(history: History) -> str | None:
+    """Why gradients cannot flow, whatever the learning rate: dead, saturated or vanishing layers."""
+    dead = layer_measure(history, "dead", T.DEAD)
+    if dead:
+        return f"the ReLUs of {', '.join(dead)} are dead (see dead_units)"
+    saturated = layer_measure(history, "saturated", T.SATURATED)
+    if saturated:
+        return f"the units of {', '.join(saturated)} are saturated (see saturated_activations)"
+    trunk = trunk_ratio(history)
+    if trunk and trunk[1] and (v.median(trunk[1]) or 1.0) < T.ACT_VANISH:
+        return "the activations vanish through depth (see vanishing_activations)"
+    depth = gradient_depth_ratio(history)
+    if depth and depth[1] and (v.median(depth[1]) or 1.0) < T.GRAD_VANISH:
+        return "the gradients vanish before they reach the first layers (see vanishing_gradients)"
+    return None
+
+
+def suggest_lr(lr: float | None, ratio: float) -> str:
+    """A learning rate that would bring the update/weight ratio to ~1e-3 (updates scale with lr)."""
+    if lr is None or not ratio > 0:
+        return "a learning rate that brings the update/weight ratio near 1e-3"
+    target = lr * T.RATIO_TARGET / ratio
+    return f"lr {float(f'{target:.1g}'):g}"

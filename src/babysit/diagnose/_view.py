@@ -1,0 +1,98 @@
+"""Read-only helpers the rules share: series, epochs of steps, the weight tensors in forward order, numbers."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from babysit.history import History
+
+
+def finite(values: Iterable[Any]) -> list[float]:
+    """The finite numbers among ``values`` (None, NaN and inf dropped)."""
+    return [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+
+
+def is_bad(value: Any) -> bool:
+    """A number that is NaN or infinite."""
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def median(values: Iterable[Any]) -> float | None:
+    good = finite(values)
+    return statistics.median(good) if good else None
+
+
+def series(history: History, key: str) -> tuple[list[int], list[float]]:
+    """``(steps, values)`` of one recorded series, empty when absent."""
+    column = history.series.get(key)
+    if not column:
+        return [], []
+    return list(column.get("step", [])), list(column.get("value", []))
+
+
+def epoch_of(history: History, step: int | None) -> int | None:
+    """The (1-based, whole) epoch a step belongs to, when the History knows it."""
+    if step is None:
+        return None
+    epochs = history.steps.get("epoch", [])
+    if 1 <= step <= len(epochs) and isinstance(epochs[step - 1], (int, float)):
+        return max(1, math.ceil(epochs[step - 1] - 1e-9))
+    spe = history.meta.get("steps_per_epoch")
+    return math.ceil(step / spe) if isinstance(spe, int) and spe > 0 else None
+
+
+def per_epoch(history: History, key: str) -> list[float | None]:
+    return [e.get(key) if isinstance(e.get(key), (int, float)) else None for e in history.epochs]
+
+
+def first_lr(history: History) -> float | None:
+    lrs = finite(per_epoch(history, "lr")) or finite(history.steps.get("lr", []))
+    if lrs:
+        return lrs[0]
+    lr = history.meta.get("lr")
+    return float(lr) if isinstance(lr, (int, float)) else None
+
+
+def num_classes(history: History) -> int | None:
+    """Classes of the task: the model's output width (Monitor), else e^(initial softmax loss) rounded."""
+    width = history.sections.get("monitor", {}).get("num_outputs")
+    if isinstance(width, int) and width > 1:
+        return width
+    losses = finite(history.steps.get("loss", [])[:5])
+    if losses and history.meta.get("loss") == "softmax" and 0.5 < losses[0] < 10:
+        return max(2, round(math.exp(losses[0])))
+    return None
+
+
+def parameters(history: History) -> list[dict[str, Any]]:
+    """The Monitor's parameter records (name, shape, fan_in, requires_grad, in_optimizer)."""
+    return list(history.sections.get("monitor", {}).get("parameters", []))
+
+
+def weight_names(history: History) -> list[str]:
+    """Trainable weight matrices and kernels (fan-in known), in forward order when the layers are known."""
+    records = {p["name"]: p for p in parameters(history) if p.get("fan_in")}
+    ordered = [n for layer in history.layers for n in layer.get("params", []) if n in records]
+    rest = [n for n in records if n not in ordered]
+    return ordered + rest
+
+
+def weighted_layers(history: History) -> list[dict[str, Any]]:
+    """Linear/Conv layers in forward order (repeated calls of one layer kept once)."""
+    return [layer for layer in history.layers if layer.get("kind") == "weighted" and "#" not in layer["name"]]
+
+
+def fraction_true(flags: Sequence[bool]) -> float:
+    return sum(flags) / len(flags) if flags else 0.0
+
+
+def fmt(x: float | None) -> str:
+    """A number for a sentence: 3 significant digits, scientific when tiny or huge."""
+    if x is None:
+        return "n/a"
+    if x != 0 and (abs(x) < 1e-2 or abs(x) >= 1e4):
+        return f"{x:.1e}"
+    return f"{x:.3g}"

@@ -1,0 +1,204 @@
+"""The loss curve's shapes (lecture B2): diverged, too high a learning rate, too low, too noisy.
+
+The loss of the first step is the reference: a freshly initialised classifier starts near ``ln C``, and
+every shape is judged relative to where it started.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+from babysit.diagnose import _facts
+from babysit.diagnose import _view as v
+from babysit.diagnose import thresholds as T
+from babysit.diagnose._registry import rule
+from babysit.findings import Finding
+from babysit.history import History
+
+
+def _first_bad_step(history: History) -> tuple[int, float] | None:
+    """The first step whose loss is NaN/inf, or that exploded past ``LOSS_EXPLODE`` x the first loss."""
+    losses = history.steps.get("loss", [])
+    start = _facts.initial_loss(history)
+    for i, x in enumerate(losses):
+        if v.is_bad(x) or (start is not None and start > 0 and isinstance(x, (int, float))
+                           and x > T.LOSS_EXPLODE * start):
+            return i + 1, float(x)
+    return None
+
+
+def diverged(history: History) -> bool:
+    return history.status == "diverged" or _first_bad_step(history) is not None
+
+
+def _lr_at(history: History, step: int) -> float | None:
+    lrs = history.steps.get("lr", [])
+    if 1 <= step <= len(lrs) and isinstance(lrs[step - 1], (int, float)):
+        return float(lrs[step - 1])
+    return v.first_lr(history)
+
+
+def _worst_ratio(history: History) -> tuple[str, float] | None:
+    ratios = _facts.ratio_medians(history, early=False)
+    return max(ratios.items(), key=lambda kv: kv[1]) if ratios else None
+
+
+@rule("loss_diverged", "B2")
+def loss_diverged(history: History) -> list[Finding]:
+    """The loss became NaN/inf or exploded; name the first non-finite layer and the likely cause."""
+    bad = _first_bad_step(history)
+    if bad is None and history.status != "diverged":
+        return []
+    step, value = bad if bad is not None else (len(history.steps.get("loss", [])), float("nan"))
+    lr = _lr_at(history, step)
+    evidence = {"step": step, "epoch": v.epoch_of(history, step), "loss": value, "lr": lr,
+                "initial_loss": _facts.initial_loss(history)}
+    what = f"the loss became {value:g}" if v.is_bad(value) else f"the loss exploded to {v.fmt(value)}"
+    message = f"{what} at step {step} (epoch {evidence['epoch']}) with lr {v.fmt(lr)}"
+    nonfinite = history.sections.get("monitor", {}).get("nonfinite") or {}
+    if nonfinite.get("layer"):
+        message += f"; the first layer whose output became non-finite is {nonfinite['layer']}"
+        evidence["first_nonfinite_layer"] = nonfinite["layer"]
+        evidence["nonfinite_parameters"] = nonfinite.get("parameters", [])
+    carry = _facts.carry(history)
+    worst = _worst_ratio(history)
+    if carry is not None and carry.share >= T.MAJORITY:
+        message += f"; {carry.value:.0%} of each gradient was left over from earlier steps (zero_grad missing)"
+        evidence["carry"] = carry.value
+        suggestion = "call optimizer.zero_grad() once per step, before backward()"
+    elif worst is not None and worst[1] > T.RATIO_HIGH:
+        message += f"; the update/weight ratio was {v.fmt(worst[1])} in {worst[0]} (healthy: ~1e-3)"
+        evidence["ratio"] = {worst[0]: worst[1]}
+        suggestion = f"lower the learning rate: try {_facts.suggest_lr(lr, worst[1])}"
+    else:
+        suggestion = "lower the learning rate 10x (and check the initialisation and the input scale)"
+    return [Finding("loss_diverged", "error", message, evidence, suggestion)]
+
+
+def _initial_data_loss(history: History) -> float | None:
+    """Where the data loss started: the first step's loss without L2, else the first epoch's data loss."""
+    first = history.epochs[0] if history.epochs else {}
+    if not first.get("reg_loss"):
+        start = _facts.initial_loss(history)
+        if start is not None:
+            return start
+    data = v.finite(_facts.data_losses(history)[:1])
+    return data[0] if data else None
+
+
+@rule("lr_too_high", "B2")
+def lr_too_high(history: History) -> list[Finding]:
+    """A quick drop, then the loss stalls high while rising or oscillating (or while updates are large)."""
+    losses = v.finite(_facts.data_losses(history))
+    start = _initial_data_loss(history)
+    if len(losses) < T.PLATEAU_MIN_EPOCHS or diverged(history) or not start or start <= 0:
+        return []
+    half = len(losses) // 2
+    late = losses[half:]
+    level = statistics.median(late)
+    dropped = min(losses[: max(1, half)]) < 0.8 * start
+    if level <= T.PLATEAU_HIGH * start or not dropped:
+        return []
+    window = losses[max(0, half - 1) :]
+    ups = sum(b > a * 1.1 for a, b in zip(window, window[1:]))
+    rises = losses[-1] > T.LOSS_RISE * min(losses) and losses[-1] - min(losses) > 0.1 * start
+    oscillates = ups >= max(1, (len(window) - 1) / 3)
+    ratios = _facts.ratio_medians(history, early=False)
+    ratio = v.median(ratios.values())
+    big_updates = ratio is not None and ratio > T.RATIO_PLATEAU
+    if not (rises or oscillates or big_updates):
+        return []
+    lr = v.first_lr(history)
+    shape = "rises again" if rises else ("oscillates" if oscillates else "stalls")
+    best = min(range(len(losses)), key=losses.__getitem__) + 1
+    message = (f"lr {v.fmt(lr)}: the loss dropped from {v.fmt(start)} to {v.fmt(min(losses))} by epoch {best}, "
+               f"then {shape} around {v.fmt(level)} ({level / start:.0%} of where it started)")
+    evidence = {"lr": lr, "initial_loss": start, "lowest_loss": min(losses), "lowest_epoch": best,
+                "plateau_loss": level, "rises": rises, "oscillates": oscillates, "ups": ups}
+    if ratio is not None:
+        message += f"; median update/weight ratio {v.fmt(ratio)}"
+        evidence["median_ratio"] = ratio
+    target = _facts.suggest_lr(lr, ratio) if big_updates and ratio else f"lr {v.fmt((lr or 0) / 3)}" if lr else None
+    suggestion = f"lower the learning rate 3-10x (try {target}) or decay it sooner" if target else \
+        "lower the learning rate 3-10x or decay it sooner"
+    return [Finding("lr_too_high", "warning", message, evidence, suggestion)]
+
+
+def _linear_r2(values: list[float]) -> float:
+    n = len(values)
+    xs = range(n)
+    mx, my = (n - 1) / 2, sum(values) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, values))
+    syy = sum((y - my) ** 2 for y in values)
+    return 1.0 if syy == 0 else (sxy * sxy) / (sxx * syy)
+
+
+@rule("lr_too_low", "B2")
+def lr_too_low(history: History) -> list[Finding]:
+    """Updates far below ~1e-3 of the weights in every layer, or a slow, almost linear decrease."""
+    if _facts.blocked_signal(history):  # no learning rate fixes dead, saturated or vanishing layers
+        return []
+    ratios = _facts.ratio_medians(history)
+    lr = v.first_lr(history)
+    losses = v.finite(_facts.data_losses(history))
+    start = _initial_data_loss(history)
+    if ratios and max(ratios.values()) < T.RATIO_LOW:
+        name, ratio = max(ratios.items(), key=lambda kv: kv[1])
+        message = (f"lr {v.fmt(lr)}: the update/weight ratio is at most {v.fmt(ratio)} ({name}), "
+                   f"far below the healthy ~1e-3, in every layer")
+        if losses and start:
+            message += f"; the loss moved from {v.fmt(start)} to {v.fmt(losses[-1])}"
+        evidence = {"lr": lr, "ratios": ratios, "initial_loss": start, "final_loss": losses[-1] if losses else None}
+        return [Finding("lr_too_low", "warning", message, evidence,
+                        f"raise the learning rate: try {_facts.suggest_lr(lr, ratio)}")]
+    if len(losses) < T.PLATEAU_MIN_EPOCHS or not start or diverged(history):
+        return []
+    fell = (start - losses[-1]) / start
+    r2 = _linear_r2(losses)
+    slow = 0 < fell < T.SLOW_DECREASE and r2 >= T.LINEAR_R2 and losses[-1] < losses[0]
+    if not slow or (ratios and max(ratios.values()) >= 10 * T.RATIO_LOW):
+        return []
+    message = (f"lr {v.fmt(lr)}: the loss falls slowly and almost linearly, by {fell:.0%} in {len(losses)} "
+               f"epochs (from {v.fmt(start)} to {v.fmt(losses[-1])}, R^2 {r2:.2f} for a straight line)")
+    return [Finding("lr_too_low", "warning", message, {"lr": lr, "fell": fell, "r2": r2, "epochs": len(losses)},
+                    f"raise the learning rate 3-10x (try lr {v.fmt((lr or 0) * 10)})" if lr else
+                    "raise the learning rate 3-10x")]
+
+
+def noise_level(history: History) -> tuple[float, int] | None:
+    """Median over epochs of the step-to-step jitter relative to the loss level, and the epochs measured.
+
+    Jitter is ``std(diff(step losses)) / sqrt(2)``, which ignores the slow trend within an epoch; the level
+    is the epoch's median loss, floored at a tenth of the initial loss so a converged run's tiny losses do
+    not make ordinary jitter look large.
+    """
+    epochs, losses = history.steps.get("epoch", []), history.steps.get("loss", [])
+    start = _facts.initial_loss(history)
+    groups: dict[int, list[float]] = {}
+    for e, x in zip(epochs, losses):
+        if isinstance(e, (int, float)) and isinstance(x, (int, float)) and math.isfinite(x):
+            groups.setdefault(max(1, math.ceil(e - 1e-9)), []).append(float(x))
+    levels = []
+    for values in groups.values():
+        level = max(statistics.median(values), 0.1 * (start or 0.0))
+        if len(values) >= 8 and level > 0:
+            diffs = [b - a for a, b in zip(values, values[1:])]
+            levels.append(statistics.pstdev(diffs) / math.sqrt(2) / level)
+    return (statistics.median(levels), len(levels)) if levels else None
+
+
+@rule("loss_noisy", "B2")
+def loss_noisy(history: History) -> list[Finding]:
+    """The loss jitters strongly from batch to batch (information: small batches are noisy by nature)."""
+    noise = noise_level(history)
+    if noise is None or noise[0] <= T.NOISE or diverged(history):
+        return []
+    batch = history.meta.get("batch_size")
+    message = f"the loss jitters by {noise[0]:.0%} of its level from step to step (median over {noise[1]} epochs)"
+    if isinstance(batch, int):
+        message += f" with batch size {batch}"
+    suggestion = "a larger batch (or a lower learning rate) smooths it; if validation accuracy is good, it is fine"
+    return [Finding("loss_noisy", "info", message, {"noise": noise[0], "epochs": noise[1], "batch_size": batch},
+                    suggestion)]

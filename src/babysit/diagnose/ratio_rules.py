@@ -1,0 +1,111 @@
+"""Updates against weights (lecture B4): ratios far from ~1e-3, parameters that never change, and gradients
+that pile up because ``zero_grad`` is missing."""
+
+from __future__ import annotations
+
+from babysit.diagnose import _facts
+from babysit.diagnose import _view as v
+from babysit.diagnose import thresholds as T
+from babysit.diagnose._registry import rule
+from babysit.findings import Finding
+from babysit.history import History
+
+
+def _listing(ratios: dict[str, float]) -> str:
+    return ", ".join(f"{name} {v.fmt(r)}" for name, r in ratios.items())
+
+
+@rule("update_ratio_too_high", "B4")
+def update_ratio_too_high(history: History) -> list[Finding]:
+    """Median update/weight ratio above ``RATIO_HIGH`` in some weight tensors (first half of the run)."""
+    high = {n: r for n, r in _facts.ratio_medians(history).items() if r > T.RATIO_HIGH}
+    if not high:
+        return []
+    name, worst = max(high.items(), key=lambda kv: kv[1])
+    lr = v.first_lr(history)
+    message = (f"lr {v.fmt(lr)}: the update/weight ratio is {v.fmt(worst)} in {name} (healthy ~1e-3)"
+               + (f"; also high: {_listing({k: r for k, r in high.items() if k != name})}" if len(high) > 1 else ""))
+    if _facts.regularization_dominates(history):
+        message += "; the L2 term is shrinking the weights (see regularization_dominates)"
+    return [Finding("update_ratio_too_high", "warning", message, {"lr": lr, "ratios": high},
+                    f"lower the learning rate: try {_facts.suggest_lr(lr, worst)}")]
+
+
+@rule("update_ratio_too_low", "B4")
+def update_ratio_too_low(history: History) -> list[Finding]:
+    """Median update/weight ratio below ``RATIO_LOW`` in some weight tensors (first half of the run)."""
+    low = {n: r for n, r in _facts.ratio_medians(history).items() if r < T.RATIO_LOW}
+    if not low:
+        return []
+    name, worst = min(low.items(), key=lambda kv: kv[1])
+    lr = v.first_lr(history)
+    message = f"lr {v.fmt(lr)}: the update/weight ratio is only {v.fmt(worst)} in {name} (healthy ~1e-3)"
+    if len(low) > 1:
+        message += f"; also low: {_listing({k: r for k, r in low.items() if k != name})}"
+    blocked = _facts.blocked_signal(history)
+    if blocked:
+        message += f"; {blocked}, so the learning rate is not the cause"
+        suggestion = "fix that first: " + blocked[blocked.index("(see") + 1 : -1]
+    else:
+        suggestion = f"raise the learning rate: try {_facts.suggest_lr(lr, worst)}"
+    return [Finding("update_ratio_too_low", "warning", message, {"lr": lr, "ratios": low}, suggestion)]
+
+
+def _never_changed(history: History, name: str) -> str | None:
+    """Why an optimizer parameter never changed: no gradient at all, or a gradient the optimizer ignored."""
+    _, ratios = v.series(history, f"ratio/{name}")
+    good = v.finite(ratios)
+    if not good or any(r > 0 for r in good):
+        return None
+    _, grads = v.series(history, f"grad/{name}/norm")
+    if not grads:
+        return "never receives a gradient (not used in the forward pass?)"
+    if any(g > 0 for g in v.finite(grads)):
+        return "has a gradient, but the optimizer does not change it (learning rate 0 in its group?)"
+    return None  # a zero gradient: dead or vanishing upstream, reported by those rules
+
+
+@rule("frozen_parameters", "B4")
+def frozen_parameters(history: History) -> list[Finding]:
+    """Parameters that never change: requires_grad=False, missing from the optimizer, or never updated."""
+    reasons: dict[str, list[str]] = {}
+    for p in v.parameters(history):
+        if not p.get("requires_grad", True):
+            why = "have requires_grad=False"
+        elif not p.get("in_optimizer", True):
+            why = "are not in the optimizer (their gradients are computed, never applied)"
+        else:
+            why = _never_changed(history, p["name"])
+        if why:
+            reasons.setdefault(why, []).append(p["name"])
+    if not reasons:
+        return []
+    total = sum(p.get("numel", 0) for p in v.parameters(history)) or 1
+    frozen = [n for names in reasons.values() for n in names]
+    count = sum(p.get("numel", 0) for p in v.parameters(history) if p["name"] in frozen)
+    parts = [f"{', '.join(names)} {why}" for why, names in reasons.items()]
+    message = f"{len(frozen)} parameter tensors ({count / total:.0%} of the weights) never change: " + "; ".join(parts)
+    suggestion = ("if this is not a deliberate freeze: set requires_grad=True and build the optimizer on "
+                  "model.parameters() (after any change to the model)")
+    return [Finding("frozen_parameters", "warning", message,
+                    {"parameters": frozen, "reasons": reasons, "share": count / total}, suggestion)]
+
+
+@rule("gradient_accumulation")
+def gradient_accumulation(history: History) -> list[Finding]:
+    """``.grad`` holds gradients of earlier steps: ``zero_grad`` is missing from a custom loop."""
+    carry = _facts.carry(history)
+    if carry is None or carry.share < T.MAJORITY or carry.value <= T.CARRY:
+        return []
+    names = v.weight_names(history)
+    growth = ""
+    if names:
+        _, norms = v.series(history, f"grad/{names[0]}/norm")
+        good = v.finite(norms)
+        if len(good) >= 2 and good[0] > 0:
+            growth = f"; the gradient norm of {names[0]} went from {v.fmt(good[0])} to {v.fmt(good[-1])}"
+    message = (f"{carry.value:.0%} of the gradient the optimizer sees was left over from earlier steps "
+               f"(median of {carry.share:.0%} of sampled steps, first at step {carry.step}){growth}")
+    return [Finding("gradient_accumulation", "error", message,
+                    {"carry": carry.value, "share": carry.share, "first_step": carry.step},
+                    "call optimizer.zero_grad() once per step, before loss.backward()")]

@@ -1,0 +1,64 @@
+"""Set-up mistakes visible in the records: regularization swamping the data loss (lecture G8), inputs far
+from zero mean and unit scale (the notes' preprocessing), and a model that already outputs probabilities."""
+
+from __future__ import annotations
+
+from babysit.diagnose import _facts
+from babysit.diagnose import _view as v
+from babysit.diagnose import thresholds as T
+from babysit.diagnose._registry import rule
+from babysit.findings import Finding
+from babysit.history import History
+
+
+@rule("regularization_dominates", "G8")
+def regularization_dominates(history: History) -> list[Finding]:
+    """The L2 term is larger than the data loss while the data loss stays high."""
+    share = _facts.regularization_share(history)
+    if share is None or not _facts.regularization_dominates(history):
+        return []
+    ratio, epoch, first, last = share
+    reg = history.meta.get("reg")
+    message = (f"reg {v.fmt(reg)}: the L2 term reached {ratio:.3g}x the data loss (epoch {epoch}) and the data "
+               f"loss is still {v.fmt(last)} (it started at {v.fmt(first)})")
+    suggestion = f"lower reg 10-100x (try reg {v.fmt(reg / 30)})" if isinstance(reg, (int, float)) and reg > 0 \
+        else "lower the regularization strength 10-100x"
+    return [Finding("regularization_dominates", "warning", message,
+                    {"reg": reg, "reg_over_data": ratio, "epoch": epoch, "first_data_loss": first,
+                     "last_data_loss": last}, suggestion)]
+
+
+@rule("inputs_not_normalized")
+def inputs_not_normalized(history: History) -> list[Finding]:
+    """The model's inputs are far from zero mean and unit scale."""
+    mean = v.median(v.series(history, "input/mean")[1])
+    std = v.median(v.series(history, "input/std")[1])
+    if mean is None or std is None:
+        return []
+    low, high = T.INPUT_STD
+    if abs(mean) <= T.INPUT_MEAN and low <= std <= high:
+        return []
+    message = f"the inputs have mean {v.fmt(mean)} and std {v.fmt(std)} (expected about 0 and 1)"
+    return [Finding("inputs_not_normalized", "warning", message, {"mean": mean, "std": std},
+                    "standardise with the training split's mean and std (data.load(..., normalize='standardize'))")]
+
+
+@rule("softmax_before_loss")
+def softmax_before_loss(history: History) -> list[Finding]:
+    """The model's outputs are already probabilities (>= 0, rows summing to 1) but the loss wants scores."""
+    lows = v.series(history, "output/min")[1]
+    _, errs = v.series(history, "output/rowsum_err")
+    last = history.layers[-1] if history.layers else {}
+    flags = [isinstance(lo, float) and isinstance(e, float) and lo >= 0 and e < T.PROBABILITY_TOL
+             for lo, e in zip(lows, errs)]
+    by_layer = last.get("kind") == "softmax"
+    if not by_layer and (not flags or v.fraction_true(flags) < T.MAJORITY):
+        return []
+    loss = history.meta.get("loss")
+    known = loss in ("softmax", "svm")
+    where = f"its last layer {last['name']} is a {last['type']}" if by_layer else "its outputs are >= 0 and sum to 1"
+    message = (f"the model already outputs probabilities ({where}), but the {loss or 'cross-entropy'} loss applies "
+               "its own softmax to scores: the loss cannot fall below ~1.46 for 10 classes and gradients shrink")
+    return [Finding("softmax_before_loss", "error" if known else "warning", message,
+                    {"loss": loss, "last_layer": last.get("name"), "share": v.fraction_true(flags)},
+                    "remove the final softmax: return raw scores (logits); the loss applies log-softmax itself")]

@@ -1,0 +1,53 @@
+"""Every threshold the diagnosis uses, in one place, each with where it comes from.
+
+"lecture" is the CS231n notes (../shared/LECTURE.md, items B2-B5, G8); "AutoTrainer" is Zhang et al.,
+*AutoTrainer: An Automatic DNN Training Problem Detection and Repair System* (ICSE 2021); "DeepDiagnosis"
+is Wardat et al., *DeepDiagnosis: Automatically Diagnosing Faults and Recommending Actionable Fixes in
+Deep Learning Programs* (ICSE 2022). "calibrated" values were set on babysit's fault zoo
+(tests/zoo/: 16 sick and 6 healthy digits setups) with a margin on both sides; the zoo re-checks them.
+"""
+
+from __future__ import annotations
+
+# --- update/weight ratio (lecture B4) ------------------------------------------------------------------------
+RATIO_TARGET = 1e-3  # lecture: "about 1e-3 is healthy"; suggestions rescale lr towards it
+RATIO_HIGH = 1e-1  # DeepDiagnosis: abnormal outside 1e-3 x/÷ 100
+RATIO_LOW = 1e-5  # DeepDiagnosis: abnormal outside 1e-3 x/÷ 100
+RATIO_PLATEAU = 2e-2  # calibrated: a high plateau (lr_too_high) needs ratios above this (healthy runs: < 1e-2)
+
+# --- activations and gradients across depth (lecture B5) ------------------------------------------------------
+ACT_VANISH = 1e-2  # calibrated: std of the last weighted layer's output / the first's; healthy inits: 0.2 .. 5
+ACT_EXPLODE = 1e2  # calibrated, mirror image of ACT_VANISH
+ACT_MIN_WEIGHTED = 3  # a trend through depth needs at least three weighted layers
+GRAD_VANISH = 1e-3  # AutoTrainer: gradient norm of the first layer / the last below 1e-3
+GRAD_EXPLODE = 70.0  # AutoTrainer: that ratio above 70
+SATURATED = 0.5  # DeepDiagnosis: more than 50% of a layer's pre-activations beyond +-5
+DEAD = 0.7  # AutoTrainer: dying ReLU when >= 70% of the units are dead (here: never positive on the sub-sample)
+INIT_SMALL = 0.3  # calibrated: initial weight std below 0.3x Xavier's 1/sqrt(fan_in) is "too small"
+INIT_LARGE = 3.0  # calibrated: above 3x He's sqrt(2/fan_in) is "too large"
+MAJORITY = 0.5  # a per-sample condition must hold on at least half the sampled steps to be reported
+
+# --- loss curve (lecture B2) ---------------------------------------------------------------------------------
+LOSS_EXPLODE = 10.0  # calibrated: a loss above 10x its first value counts as diverged (like NaN/inf)
+LOSS_RISE = 1.5  # calibrated: final epoch loss above 1.5x the lowest epoch loss = rising (lr_too_high)
+PLATEAU_MIN_EPOCHS = 3  # the plateau shapes need at least this many epochs
+PLATEAU_FLAT = 0.05  # calibrated: relative change of the train loss over the last third below 5% = flat
+PLATEAU_HIGH = 0.25  # calibrated: flat while still above 25% of the initial loss = a high plateau
+SLOW_DECREASE = 0.25  # calibrated: the loss fell by less than 25% of its first value over the run = slow
+LINEAR_R2 = 0.9  # calibrated: a straight line explains >= 90% of the per-epoch loss curve = "almost linear"
+NOISE = 0.3  # calibrated: step-to-step jitter / loss level above 0.3 = noisy (digits, batch 4: 0.45; 64: < 0.21)
+
+# --- accuracy (lecture B3) ------------------------------------------------------------------------------------
+OVERFIT_GAP = 0.15  # calibrated: train accuracy 15 points above validation accuracy (healthy digits: < 0.06)
+UNDERFIT_ACC = 0.7  # calibrated: train accuracy below 70% with a small gap, after the loss has flattened
+UNDERFIT_GAP = 0.05  # "close": train and validation accuracy within 5 points
+CHANCE_MARGIN = 0.1  # no_learning: validation accuracy never more than 10 points above chance (1/C)
+
+# --- set-up mistakes --------------------------------------------------------------------------------------------
+REG_DOMINATES = 1.0  # lecture G8: the L2 term above the data loss ...
+REG_STUCK = 0.5  # ... while the data loss is still above half its first value
+INPUT_MEAN = 1.0  # calibrated: |mean| of the inputs above 1 (standardized: ~0; raw digits: ~4.9)
+INPUT_STD = (0.1, 3.0)  # calibrated: std of the inputs outside [0.1, 3] (standardized: 1; raw digits: ~6)
+PROBABILITY_TOL = 1e-3  # outputs >= 0 whose rows sum to 1 within 1e-3 are probabilities
+CARRY = 0.3  # calibrated: > 30% of .grad left over from earlier steps = zero_grad missing (healthy: < 1e-3)
+EVAL_TOLERANCE = 1e-5  # two evaluation passes differing by more than 1e-5 (relative) disagree
