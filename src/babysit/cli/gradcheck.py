@@ -2,8 +2,8 @@
 
 TARGET is ``package.module:factory``; ``factory()`` returns ``(model, loss_fn, inputs, targets)``,
 optionally a fifth item ``regularization(model) -> scalar``, or a dict with those keys.  A TARGET
-that names a file (a TOML config) is handed to ``babysit.config.gradcheck_target(path)`` when that
-function exists, which must return the same tuple.
+that names a file (a TOML config) checks that config's model and loss on a few training examples
+(``babysit.train.from_config.gradcheck_target``), with its L2 term checked apart when ``train.reg > 0``.
 
 Exit codes: 0 no wrong gradient; 1 a wrong gradient (``--strict``: also a suspicious one); 2 a bad
 TARGET or option, with a message that says what came in and what is expected.
@@ -59,14 +59,10 @@ def _unpack(obj: Any, origin: str) -> dict[str, Any]:
 
 
 def _config_target(path: Path) -> dict[str, Any]:
-    try:
-        from babysit.config import gradcheck_target  # type: ignore[attr-defined]
-    except ImportError:
-        raise GradcheckError(
-            f"{path} is a file, but config TARGETs are not supported in this version; "
-            "pass package.module:factory returning (model, loss_fn, inputs, targets)."
-        ) from None
-    return _unpack(gradcheck_target(path), f"the config {path}")
+    from babysit.config import load_config
+    from babysit.train.from_config import gradcheck_target
+
+    return _unpack(gradcheck_target(load_config(path)), f"the config {path}")
 
 
 def load_target(spec: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 import tomli_w
 from torch import nn
 
-from babysit import data, models
+from babysit import data, losses, models
 from babysit.config import RunConfig
 from babysit.errors import ConfigError
 from babysit.history import HISTORY_FILE, History
@@ -36,6 +36,22 @@ def prepare(cfg: RunConfig) -> Prepared:
         **cfg.model_options(),
     )
     return Prepared(bundle, model)
+
+
+def gradcheck_target(cfg: RunConfig, examples: int = 8) -> tuple[Any, ...]:
+    """What ``babysit gradcheck CONFIG`` checks: the config's model, data loss, a few training examples,
+    and its L2 term (checked apart from the data loss, lecture G8) when ``train.reg > 0``."""
+    prepared = prepare(cfg)
+    X, y = prepared.bundle.X_train[:examples], prepared.bundle.y_train[:examples]
+    loss_fn = losses.resolve(cfg.train.loss)
+    if cfg.train.reg <= 0:
+        return prepared.model, loss_fn, X, y
+    reg = cfg.train.reg
+
+    def l2(model: nn.Module) -> Any:
+        return losses.l2_penalty(losses.regularized_weights(model), reg)
+
+    return prepared.model, loss_fn, X, y, l2
 
 
 def choose_run_dir(cfg: RunConfig, *, resume: bool, overwrite: bool) -> Path:
