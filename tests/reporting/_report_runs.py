@@ -10,6 +10,7 @@ learning-rate sweep as the search section.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -189,3 +190,30 @@ def lr_sweep(lrs: tuple[float, ...] = (1e-3, 1e-2, 5e-2, 0.2, 1.0, 3.0), epochs:
     return {"trials": trials, "strategy": "coarse_to_fine", "metric": "validation accuracy",
             "space": {"lr": {"low": 1e-3, "high": 3.0, "log": True}, "reg": {"low": 1e-5, "high": 1e-3, "log": True}},
             "warnings": ["lr: the best value 1.0 is near the upper edge 3.0 of its range; widen the range"]}
+
+
+def hpsearch_folder(folder: Path, lrs: tuple[float, ...] = (1e-3, 3e-2, 0.3, 1.0, 30.0)) -> dict[str, Any]:
+    """A search folder as ``babysit.search`` leaves it (``search.json`` in its schema: numbered stages,
+    per-trial folders with their own ``history.json``, validation curves, Finding warnings), from real fits."""
+    data = babysit.data.load("digits", seed=0)
+    trials = []
+    for i, lr in enumerate(lrs):
+        run = f"trials/{i:03d}"
+        h = babysit.fit(digits_mlp(hidden=(16,)), data, epochs=2, lr=lr, run_dir=folder / run, progress=False,
+                        monitor=False)
+        state = "diverged" if h.status == "diverged" else "complete"
+        trials.append({"number": i, "params": {"optimizer.lr": lr, "model.hidden": 16 * (1 + i % 2)},
+                       "value": h.best_val_acc, "state": state, "stage": 1 if i < 3 else 2, "epochs": len(h.epochs),
+                       "curve": h.per_epoch("val_acc"), "run_dir": run})
+    search = {
+        "format": 1, "strategy": "coarse_to_fine", "status": "done",
+        "space": {"optimizer.lr": {"kind": "loguniform", "low": 1e-3, "high": 30.0, "scale": "log"},
+                  "model.hidden": {"kind": "logint", "low": 16, "high": 32, "scale": "log"}},
+        "stages": [{"index": 1, "epochs": 1}, {"index": 2, "epochs": 2}],
+        "trials": trials,
+        "warnings": [{"code": "best_at_range_edge", "severity": "warning",
+                      "message": "optimizer.lr: the best value sits at the upper edge of its range",
+                      "evidence": {"param": "optimizer.lr"}, "suggestion": "widen the range upwards"}],
+    }
+    (folder / "search.json").write_text(json.dumps(search), encoding="utf-8")
+    return search

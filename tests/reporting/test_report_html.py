@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from _report_runs import add_sections, digits_mlp, monitored_run
+from _report_runs import add_sections, digits_mlp, hpsearch_folder, monitored_run
 
 import babysit
 from babysit.errors import CheckpointError
@@ -95,6 +95,17 @@ def test_report_of_a_search_folder(tmp_path: Path, full_run: Path) -> None:
     # a search folder has no training of its own: the search section carries the page
     assert "search" in section_ids(html) and "training" not in section_ids(html)
     assert "best validation accuracy" in html and "widen the range" in html
+
+
+def test_report_of_a_babysit_search_folder(tmp_path: Path) -> None:
+    hpsearch_folder(tmp_path)
+    html = report(tmp_path).read_text(encoding="utf-8")
+    # numbered stages get readable names, Finding warnings become cards, every trial is in the table
+    assert "stage 1 · 1 epoch" in html and "stage 2 · 2 epochs" in html
+    assert "best_at_range_edge" in html and "lecture H4" in html and "widen the range upwards" in html
+    assert html.count('<td class="num">') >= 5 * 4 and ">diverged<" in html
+    # the loss overlay read each trial's own history.json (run_dir, relative to the search folder)
+    assert 'id="fig-search-loss"' in html and 'id="fig-search-scatter"' in html
 
 
 def test_report_of_a_folder_that_is_not_a_run(tmp_path: Path) -> None:

@@ -270,22 +270,39 @@ class Trial:
 def trials(search: Mapping[str, Any]) -> list[Trial]:
     """The search's trials with numbers for values (NaN when missing) and their loss curves when given."""
     out = []
+    labels = stage_labels(search)
     for i, raw in enumerate(search.get("trials") or []):
         if not isinstance(raw, Mapping):
             continue
         value = raw.get("value")
         curve = raw.get("train_loss")
+        stage = raw.get("stage")
         out.append(
             Trial(
                 number=int(raw.get("number", i)),
                 params=dict(raw.get("params") or {}),
                 value=float(value) if isinstance(value, (int, float)) else math.nan,
                 state=str(raw.get("state", "complete")).lower(),
-                stage=str(raw.get("stage", "")),
+                stage=labels.get(stage, "" if stage is None else str(stage)),
                 curve=column(curve) if isinstance(curve, Sequence) and len(curve) else None,
             )
         )
     return out
+
+
+def stage_labels(search: Mapping[str, Any]) -> dict[Any, str]:
+    """Readable names of numbered stages (``1`` -> ``"stage 1 · 1 epoch"``) from the search's ``stages``."""
+    labels: dict[Any, str] = {}
+    for stage in search.get("stages") or []:
+        if isinstance(stage, Mapping) and "index" in stage:
+            epochs = stage.get("epochs")
+            tail = f" · {epochs} epoch{'s' if epochs != 1 else ''}" if isinstance(epochs, int) else ""
+            labels[stage["index"]] = f"stage {stage['index']}{tail}"
+    for raw in search.get("trials") or []:
+        stage = raw.get("stage") if isinstance(raw, Mapping) else None
+        if isinstance(stage, int) and not isinstance(stage, bool) and stage not in labels:
+            labels[stage] = f"stage {stage}"
+    return labels
 
 
 LR_KEYS = ("lr", "learning_rate", "optimizer.lr")
@@ -297,6 +314,14 @@ def lr_key(params: Sequence[str]) -> str | None:
         if key in params:
             return key
     return next((p for p in params if p.endswith(".lr") or p.endswith("_lr")), None)
+
+
+def declared_log(space: Mapping[str, Any]) -> bool | None:
+    """Whether a search space entry says log scale (``{"log": true}`` or ``{"scale": "log"}``), or None."""
+    if "log" in space:
+        return bool(space["log"])
+    scale = space.get("scale")
+    return None if scale is None else scale == "log"
 
 
 def is_log_scale(values: np.ndarray, declared: bool | None = None) -> bool:

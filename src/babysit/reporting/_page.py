@@ -59,13 +59,15 @@ class FigureSpec:
 def build_page(history: History, folder: Path | None) -> dict[str, Any]:
     """The template's values for one run (``folder`` supplies the checkpoint and config.toml)."""
     search = history.sections.get("search") if isinstance(history.sections.get("search"), Mapping) else None
+    if search is not None:
+        search = with_loss_curves(search, folder)
     return {
         "title": _run_name(history, folder),
         "status": history.status,
         "stop_reason": history.stop_reason,
         "generated": _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M"),
         "subtitle": _subtitle(history),
-        "tiles": summary_tiles(history),
+        "tiles": summary_tiles(history) or search_tiles(search),
         "facts": summary_facts(history),
         "findings": gather_findings(history),
         "gradcheck": [_gradcheck(r) for r in _as_list(history.sections.get("gradcheck"))],
@@ -156,6 +158,33 @@ def _fmt(x: Any, spec: str) -> str:
     return format(x, spec) if _num(x) else "–"
 
 
+def search_tiles(search: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    """The big numbers of a search folder, which has no training of its own."""
+    if search is None:
+        return []
+    from babysit.reporting._compute import trials
+
+    found = trials(search)
+    scored = [t for t in found if not math.isnan(t.value)]
+    tiles = [{"label": "trials", "value": str(len(found)),
+              "note": ", ".join(f"{n} {s}" for s, n in _counts(t.state for t in found).items())}]
+    if scored:
+        best = max(scored, key=lambda t: t.value)
+        tiles.insert(0, {"label": f"best {search.get('metric', 'validation accuracy')}", "value": pct(best.value),
+                         "note": f"trial {best.number}" + (f" · {best.stage}" if best.stage else "")})
+    if search.get("strategy"):
+        tiles.append({"label": "strategy", "value": str(search["strategy"]).replace("_", " "),
+                      "note": f"{len(search.get('stages') or [])} stages" if search.get("stages") else ""})
+    return tiles
+
+
+def _counts(items: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in items:
+        out[item] = out.get(item, 0) + 1
+    return out
+
+
 def summary_facts(history: History) -> list[tuple[str, str]]:
     """How the run was made, as (label, text) pairs."""
     m = history.meta
@@ -206,7 +235,7 @@ def gather_findings(history: History) -> list[dict[str, Any]]:
         for section in _as_list(history.sections.get(stage)):
             extra = section.get("findings", []) if isinstance(section, Mapping) else []
             if stage == "search" and isinstance(section, Mapping):
-                extra = [*extra, *(w for w in section.get("warnings", []) if isinstance(w, Mapping))]
+                extra = [*extra, *(_warning(w) for w in section.get("warnings", []))]
             sources += [(stage, f) for f in extra]
     cards, seen = [], set()
     for source, raw in sources:
@@ -234,6 +263,11 @@ def _card(raw: Any, source: str) -> dict[str, Any] | None:
         "evidence": [(str(k), _evidence_value(v)) for k, v in evidence.items()][:8],
         "source": source,
     }
+
+
+def _warning(raw: Any) -> Any:
+    """A search warning as a finding: Finding dicts as they are, plain strings as a warning card."""
+    return raw if isinstance(raw, Mapping) else {"code": "search_warning", "severity": "warning", "message": str(raw)}
 
 
 def _evidence_value(value: Any) -> str:
@@ -395,7 +429,7 @@ def _search(search: Mapping[str, Any] | None) -> dict[str, Any] | None:
              "value": _fmt(t.value, ".4f"), "params": [_param(t.params.get(n)) for n in names],
              "cls": "good" if t.state == "complete" else "warn" if t.state == "pruned" else "bad"}
             for t in ordered[:50]]
-    warnings = [str(w) for w in search.get("warnings", []) if not isinstance(w, Mapping)]
+    warnings = len(search.get("warnings") or [])  # shown with the findings on top
     best = ordered[0] if ordered and not math.isnan(ordered[0].value) else None
     return {
         "rows": rows, "names": names, "count": len(found), "more": max(0, len(found) - 50),
@@ -405,6 +439,32 @@ def _search(search: Mapping[str, Any] | None) -> dict[str, Any] | None:
                                            "params": ", ".join(f"{k}={_param(v)}" for k, v in best.params.items())},
         "stages": sorted({t.stage for t in found if t.stage}),
     }
+
+
+MAX_TRIAL_HISTORIES = 40  # trial folders read for the loss overlay (each read costs a JSON parse)
+
+
+def with_loss_curves(search: Mapping[str, Any], folder: Path | None) -> Mapping[str, Any]:
+    """The search with each trial's per-epoch training loss, read from the ``history.json`` in the trial's
+    ``run_dir`` (relative to the search folder) when the trial does not carry ``train_loss`` itself."""
+    raw = search.get("trials") or []
+    if folder is None or not raw or all(not isinstance(t, Mapping) or t.get("train_loss") for t in raw):
+        return search
+    from babysit._io import read_json
+
+    trials, read = [], 0
+    for t in raw:
+        if isinstance(t, Mapping) and not t.get("train_loss") and t.get("run_dir") and read < MAX_TRIAL_HISTORIES:
+            path = Path(folder) / str(t["run_dir"]) / "history.json"  # an absolute run_dir stays absolute
+            if path.is_file():
+                read += 1
+                try:
+                    epochs = read_json(path).get("epochs", [])
+                    t = {**t, "train_loss": [e.get("train_loss") for e in epochs]}
+                except (OSError, ValueError) as exc:
+                    log.debug("report: no curve from %s: %s", path, exc)
+        trials.append(t)
+    return {**search, "trials": trials}
 
 
 def _param(value: Any) -> str:

@@ -114,7 +114,7 @@ def loss_by_learning_rate(search: Mapping[str, Any]) -> Figure | None:
     its learning rate on a log colour scale. Needs trials with a ``train_loss`` list (per epoch)."""
     found = [t for t in C.trials(search) if t.curve is not None and C.has_values(t.curve)]
     if len(found) < 2:
-        return None
+        return _val_curves_by_learning_rate(search)
     key = C.lr_key(sorted({p for t in found for p in t.params}))
     lrs = np.array([float(t.params[key]) if key and isinstance(t.params.get(key), (int, float)) else math.nan
                     for t in found])
@@ -123,8 +123,7 @@ def loss_by_learning_rate(search: Mapping[str, Any]) -> Figure | None:
         ax = fig.subplots()
         use_lr = bool(np.isfinite(lrs).all() and (lrs > 0).all() and lrs.max() > lrs.min())
         norm = LogNorm(lrs.min(), lrs.max()) if use_lr else Normalize(0, max(1, len(found) - 1))
-        cmap = _colormap("viridis").resampled(256)
-        cmap = type(cmap)(cmap(np.linspace(0.0, 0.85, 256)))  # without viridis' pale yellow end
+        cmap = _lr_colormap()
         top = _loss_cap(found)
         for i, t in enumerate(found):
             colour = cmap(norm(lrs[i] if use_lr else i))
@@ -136,12 +135,36 @@ def loss_by_learning_rate(search: Mapping[str, Any]) -> Figure | None:
                 ax.annotate("exploded", (x[-1], top), xytext=(-2, -3), textcoords="offset points", ha="right",
                             va="top", fontsize=8, color=colour)
         ax.set_yscale("log")
+        _readable_log(ax)
         _epoch_axis(ax)
         ax.set_ylabel("training loss")
         ax.set_title(f"loss for {len(found)} trials" + (" by learning rate" if use_lr else ""))
         if use_lr:
             bar = fig.colorbar(_mappable(cmap, norm), ax=ax, pad=0.01)
             bar.set_label(S.plain(key))
+    return fig
+
+
+def _val_curves_by_learning_rate(search: Mapping[str, Any]) -> Figure | None:
+    """Without loss curves: the validation accuracy each trial reported per epoch (``curve``), by lr."""
+    raw = [t for t in search.get("trials") or [] if isinstance(t, Mapping)]
+    curves = [(t, C.column(t.get("curve") or [])) for t in raw]
+    curves = [(t, c) for t, c in curves if C.has_values(c)]
+    key = C.lr_key(sorted({p for t, _ in curves for p in (t.get("params") or {})}))
+    lrs = np.array([float((t.get("params") or {}).get(key, math.nan)) if key else math.nan for t, _ in curves])
+    if len(curves) < 2 or not (np.isfinite(lrs).all() and (lrs > 0).all() and lrs.max() > lrs.min()):
+        return None
+    with S.style():
+        fig = S.new_figure(S.SINGLE)
+        ax = fig.subplots()
+        norm, cmap = LogNorm(lrs.min(), lrs.max()), _lr_colormap()
+        for (_, c), lr in zip(curves, lrs):
+            ax.plot(np.arange(1, len(c) + 1), 100 * c, color=cmap(norm(lr)), linewidth=1.3, alpha=0.85,
+                    marker="o", markersize=2.5)
+        _epoch_axis(ax)
+        ax.set_ylabel("validation accuracy (%)")
+        ax.set_title(f"validation accuracy of {len(curves)} trials by learning rate")
+        fig.colorbar(_mappable(cmap, norm), ax=ax, pad=0.01).set_label(S.plain(key))
     return fig
 
 
@@ -388,6 +411,11 @@ def lr_schedule(history: History) -> Figure | None:
 STAGE_COLOURS = {"coarse": "#94a3b8", "fine": S.TRAIN}
 
 
+def _stage_colour(k: int, n: int) -> Any:
+    """Numbered stages from light (coarse) to dark (fine)."""
+    return _colormap("Blues")(0.35 + 0.6 * k / max(1, n - 1)) if n > 1 else S.TRAIN
+
+
 def search_scatter(search: Mapping[str, Any]) -> Figure | None:
     """Validation accuracy against each hyperparameter (log axes for scale-like ones, H2), coarse and fine
     stages apart (H5), the best trial starred and the range edges drawn (H4)."""
@@ -427,7 +455,7 @@ def _search_panel(ax: Any, name: str, found: list[C.Trial], stages: list[str], b
     y = np.array([t.value for t in found])
     for k, stage in enumerate(stages):
         mask = np.array([t.stage == stage for t in found])
-        colour = STAGE_COLOURS.get(stage.lower(), S.CYCLE[k % len(S.CYCLE)])
+        colour = STAGE_COLOURS.get(stage.lower(), _stage_colour(k, len(stages)))
         ax.scatter(x[mask], y[mask], s=26, color=colour, alpha=0.85, edgecolors="white", linewidths=0.5,
                    label=S.plain(stage) or "trials")
     bi = found.index(best)
@@ -435,8 +463,9 @@ def _search_panel(ax: Any, name: str, found: list[C.Trial], stages: list[str], b
                label="best")
     if categories is not None:
         ax.set_xticks(range(len(categories)), [S.plain(c) for c in categories], fontsize=8)
-    elif C.is_log_scale(x, space.get("log")):
+    elif C.is_log_scale(x, C.declared_log(space)):
         ax.set_xscale("log")
+        _readable_log(ax, "x")
     for edge in ("low", "high"):
         if isinstance(space.get(edge), (int, float)):
             ax.axvline(space[edge], color="#9ca3af", linestyle=":", linewidth=1)
@@ -444,13 +473,13 @@ def _search_panel(ax: Any, name: str, found: list[C.Trial], stages: list[str], b
 
 
 # --- small helpers ------------------------------------------------------------------------------------------------
-def _readable_log(ax: Any) -> None:
+def _readable_log(ax: Any, which: str = "y") -> None:
     """Plain numbers (0.2, 0.5, 1, 2) on a log axis spanning under three decades, instead of 2x10^-1."""
-    low, high = ax.get_ylim()
+    low, high = ax.get_ylim() if which == "y" else ax.get_xlim()
+    axis = ax.yaxis if which == "y" else ax.xaxis
     if low > 0 and high / low < 1e3:
-        plain = FuncFormatter(lambda v, _: f"{v:g}")
-        ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else ""))
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else ""))
 
 
 def _epoch_axis(ax: Any) -> None:
@@ -463,6 +492,13 @@ def _colormap(name: str) -> Any:
     import matplotlib
 
     return matplotlib.colormaps[name]
+
+
+def _lr_colormap() -> Any:
+    """Viridis without its pale yellow end, which vanishes on white."""
+    from matplotlib.colors import ListedColormap
+
+    return ListedColormap(_colormap("viridis")(np.linspace(0.0, 0.85, 256)))
 
 
 def _mappable(cmap: Any, norm: Any) -> Any:
