@@ -198,7 +198,8 @@ def accuracy_gap(history: History) -> Figure | None:
         if C.has_values(ema):
             ax.plot(ex, 100 * ema, color=S.VAL, linestyle=":", linewidth=1.6, label="validation, weight average")
         classes = (history.meta.get("data") or {}).get("num_classes")
-        if isinstance(classes, int) and classes > 1:
+        lowest = float(np.nanmin(np.concatenate([train, val])))
+        if isinstance(classes, int) and classes > 1 and lowest < 2 / classes:  # near chance: show where it is
             ax.axhline(100 / classes, color="#9ca3af", linestyle="--", linewidth=1, label="chance")
         _epoch_axis(ax)
         ax.set_ylabel("accuracy (%)")
@@ -230,10 +231,13 @@ def update_ratios(history: History) -> Figure | None:
         ax = fig.subplots()
         ax.axhspan(*HEALTHY_RATIO_BAND, color=S.GOOD, alpha=0.10, linewidth=0, label="healthy (about 1e-3)")
         ax.axhline(HEALTHY_RATIO, color=S.GOOD, linestyle="--", linewidth=1)
+        layers = list(dict.fromkeys(n.rpartition(".")[0] for n in names))  # one colour per layer
         for name in names:
             steps, values = found[name]
             x, y = C.thin(C.step_to_epoch(history, steps), np.where(values > 0, values, np.nan))
-            ax.plot(x, y, linewidth=1.5, linestyle="--" if name.endswith("bias") else "-", label=S.plain(name))
+            colour = S.CYCLE[layers.index(name.rpartition(".")[0]) % len(S.CYCLE)]
+            ax.plot(x, y, color=colour, linewidth=1.5, linestyle="--" if name.endswith("bias") else "-",
+                    label=S.plain(name))
         ax.set_yscale("log")
         _epoch_axis(ax)
         ax.set_ylabel("update / weight")
