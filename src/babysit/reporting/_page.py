@@ -5,13 +5,19 @@ check and sanity tables, the figures (as functions not yet drawn), the search an
 is optional: a part whose data is missing is left out, so the report never fails because a stage did
 not run.
 
-The search section reads ``history.sections["search"]`` (or ``search.json`` in a search folder)::
+The search section reads ``history.sections["search"]`` (or ``search.json`` in a search folder); the
+least it needs is ``trials``; ``babysit.search``'s own ``search.json`` (numbered stages, ``scale`` in the
+space, Finding warnings, per-trial ``run_dir``) is read as it is::
 
     {"trials": [{"number": 0, "params": {"lr": 0.01, "reg": 1e-4}, "value": 0.93,
-                 "state": "complete", "stage": "coarse",      # state: complete | pruned | fail | ...
-                 "train_loss": [2.1, 1.4, ...]}, ...],        # optional: per-epoch loss, for the overlay
+                 "state": "complete",                 # complete | pruned | diverged | failed | ...
+                 "stage": "coarse",                   # or a stage number, named from "stages" below
+                 "train_loss": [2.1, 1.4, ...],       # optional: per-epoch loss for the overlay, else read
+                 "run_dir": "trials/000",             #   from <run_dir>/history.json (relative to the folder)
+                 "curve": [0.61, 0.83, ...]}, ...],   # optional: per-epoch validation accuracy (fallback)
      "warnings": ["lr: best value 0.9 at the upper edge ...", or a Finding dict, ...],
-     "space": {"lr": {"low": 1e-6, "high": 1.0, "log": true}, ...},   # optional: draws range edges
+     "space": {"lr": {"low": 1e-6, "high": 1.0, "log": true | "scale": "log"}, ...},  # optional: range edges
+     "stages": [{"index": 1, "epochs": 1}, ...],       # optional: names numbered stages
      "metric": "validation accuracy", "strategy": "coarse_to_fine"}  # optional
 """
 

@@ -265,7 +265,7 @@ def _histograms(history: History, prefix: str, what: str) -> Figure | None:
     cols = min(4, len(names))
     rows = math.ceil(len(names) / cols)
     with S.style():
-        fig = S.new_figure((min(S.WIDE[0], 2.9 * cols + 0.4), 2.4 * rows + 0.5))
+        fig = S.new_figure((min(S.WIDE[0], 2.9 * cols + 0.4), 2.7 * rows + 0.6))
         axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
         for ax, name in zip(axes, names):
             first, last = found[name]
