@@ -10,26 +10,32 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from babysit import data as data
+from babysit import diagnose as diagnose
 from babysit import losses as losses
 from babysit import models as models
 from babysit import optim as optim
+from babysit import sanity as sanity
 from babysit import schedules as schedules
 from babysit import train as train
 from babysit.errors import BabysitError as BabysitError
 from babysit.history import History as History
+from babysit.monitors import Monitor as Monitor
 from babysit.reporting import report as report
 from babysit.train import fit as fit
 
 __all__ = [
     "BabysitError",
     "History",
+    "Monitor",
     "__version__",
     "data",
+    "diagnose",
     "fit",
     "losses",
     "models",
     "optim",
     "report",
+    "sanity",
     "schedules",
     "train",
 ]

@@ -54,6 +54,31 @@ class ParameterProbe:
 
     @torch.no_grad()
     def _before_step(self, optimizer: torch.optim.Optimizer, args: object, kwargs: object) -> None:
+        self.before = torch._foreach_mul([p.detach() for _, p in self.named], 1.0) if self.named else []
+
+    @torch.no_grad()
+    def _after_step(self, optimizer: torch.optim.Optimizer, args: object, kwargs: object) -> None:
+        """Gradients are read after the step: an optimizer given a closure (L-BFGS, Lightning) runs backward
+        inside ``step()``, and ``step()`` itself leaves ``.grad`` as it was."""
+        if self.before is None:
+            return
+        self._gradients()
+        if self.named:
+            now = [p.detach() for _, p in self.named]
+            update = _stats.norms(torch._foreach_sub(now, self.before))
+            weight = _stats.norms(self.before)
+            names = [name for name, _ in self.named]
+
+            def finish(raw: Sequence[float]) -> list[float]:
+                m = len(names)
+                ratios = [u / w if w > 0 else float("nan") for u, w in zip(raw[:m], raw[m:])]
+                return list(raw[m:]) + ratios
+
+            keys = [f"weight/{n}/norm" for n in names] + [f"ratio/{n}" for n in names]
+            self.emit(_stats.Chunk(keys, torch.cat([update, weight]), finish))
+        self.before = None
+
+    def _gradients(self) -> None:
         names, grads, pairs = [], [], []
         for name, p in self.named:
             if p.grad is not None:
@@ -69,22 +94,3 @@ class ParameterProbe:
             for name, g in zip(names, grads):
                 if g.dim() > 1:
                     self.emit_histogram(f"grad/{name}", _stats.histogram_sample(g))
-        self.before = torch._foreach_mul([p.detach() for _, p in self.named], 1.0) if self.named else []
-
-    @torch.no_grad()
-    def _after_step(self, optimizer: torch.optim.Optimizer, args: object, kwargs: object) -> None:
-        if self.before is None or not self.named:
-            return
-        now = [p.detach() for _, p in self.named]
-        update = _stats.norms(torch._foreach_sub(now, self.before))
-        weight = _stats.norms(self.before)
-        names = [name for name, _ in self.named]
-
-        def finish(raw: Sequence[float]) -> list[float]:
-            m = len(names)
-            ratios = [u / w if w > 0 else float("nan") for u, w in zip(raw[:m], raw[m:])]
-            return list(raw[m:]) + ratios
-
-        keys = [f"weight/{n}/norm" for n in names] + [f"ratio/{n}" for n in names]
-        self.emit(_stats.Chunk(keys, torch.cat([update, weight]), finish))
-        self.before = None

@@ -98,7 +98,9 @@ class Monitor:
         self._epoch_row = self._steps_done  # own loops: this epoch's first row in history.steps
         self._losses: list[Tensor] = []  # own loops: this epoch's per-step losses, still on the device
         self._lrs: list[float] = []
-        self._chunks: list[Chunk] | None = None  # the sampled step in progress
+        self._chunks: list[Chunk] | None = None  # the sampled step in progress: parameter statistics
+        self._forward_chunks: list[Chunk] = []  # ... and its last forward pass's activation statistics
+        self._forward_histograms: list[tuple[str, Tensor, str | None]] = []
         self._calls: dict[str, int] = {}
         self._order: list[tuple[str, Watched]] = []
         self._handles: list[Any] = []
@@ -259,9 +261,11 @@ class Monitor:
             self._probe = None
 
     def _finish_sample(self) -> None:
-        chunks = self._chunks or []
+        chunks = self._forward_chunks + (self._chunks or [])
+        for key, values, activation in self._forward_histograms:
+            self._pending.histograms.append((self._steps_done + 1, key, activation, values))
         self._disarm()
-        self._chunks = None
+        self._chunks, self._forward_chunks, self._forward_histograms = None, [], []
         if chunks:
             self._pending.rows.append(Row.of(self._steps_done + 1, chunks))
         if self._order and not self._history.layers:
@@ -276,19 +280,21 @@ class Monitor:
     def _add_row(self, key: str, value: Tensor) -> None:
         self._pending.rows.append(Row.of(max(self._steps_done, 1), [Chunk([key], value.reshape(1).double())]))
 
-    def _emit_histogram(self, key: str, values: Tensor, activation: str | None = None) -> None:
-        self._pending.histograms.append((self._steps_done + 1, key, activation, values))
+    def _emit_histogram(self, key: str, values: Tensor) -> None:
+        self._pending.histograms.append((self._steps_done + 1, key, None, values))
 
     # --- hooks (active on sampled steps only) ---------------------------------------------------------------
     def _on_input(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        """A training forward pass begins: only the step's last one counts (accumulation, L-BFGS closures)."""
         if not torch.is_grad_enabled() or not args:
             return
+        self._forward_chunks, self._forward_histograms, self._calls = [], [], {}
         k = self.sample_size
         self._probe_input = tuple(a.detach()[:k].clone() if isinstance(a, Tensor) and a.dim() > 0 else a
                                   for a in args)
         x = args[0]
         if isinstance(x, Tensor) and x.is_floating_point():
-            self._emit(_stats.input_chunk(_stats.subsample(x, k)))
+            self._forward_chunks.append(_stats.input_chunk(_stats.subsample(x, k)))
 
     def _on_output(self, module: nn.Module, args: Any, out: Any) -> None:
         y = _stats.first_tensor(out)
@@ -296,7 +302,7 @@ class Monitor:
             return
         if y.dim() == 2:
             self._section["num_outputs"] = int(y.shape[1])
-        self._emit(_stats.output_chunk(_stats.subsample(y, self.sample_size)))
+        self._forward_chunks.append(_stats.output_chunk(_stats.subsample(y, self.sample_size)))
 
     def _on_layer(self, layer: Watched, module: nn.Module, args: Any, out: Any) -> None:
         y = _stats.first_tensor(out)
@@ -309,9 +315,9 @@ class Monitor:
         ys = _stats.subsample(y, self.sample_size)
         pre = _stats.first_tensor(args) if layer.saturating else None
         pre = None if pre is None else _stats.subsample(pre, self.sample_size)
-        self._emit(_stats.layer_chunk(name, ys, pre, dead=layer.dead, saturating=layer.saturating))
+        self._forward_chunks.append(_stats.layer_chunk(name, ys, pre, dead=layer.dead, saturating=layer.saturating))
         if self._histograms:
-            self._emit_histogram(f"act/{name}", _stats.histogram_sample(ys), layer.activation)
+            self._forward_histograms.append((f"act/{name}", _stats.histogram_sample(ys), layer.activation))
 
     def _on_eval_forward(self, module: nn.Module, args: Any, out: Any) -> None:
         """Always on, but acts only on an evaluation pass (no grad) in training mode with active dropout:

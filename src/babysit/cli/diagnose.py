@@ -1,0 +1,65 @@
+"""``babysit diagnose RUN_DIR``: judge a finished (or running) run from its history.json and print the findings.
+
+Exit codes: 0 no error finding; 1 at least one error finding; 2 not a run folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from babysit.cli._common import EXIT_OK, EXIT_PROBLEM, console, friendly_errors
+
+__all__ = ["diagnose_command", "print_findings", "register"]
+
+_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``diagnose`` command to ``app``."""
+    app.command("diagnose")(diagnose_command)
+
+
+def _field(finding: Any, name: str) -> Any:
+    return finding.get(name) if isinstance(finding, dict) else getattr(finding, name)
+
+
+def print_findings(findings: Sequence[Any], out: Console = console, title: str = "diagnosis") -> None:
+    """Print findings (Finding objects or their dicts) as a table: severity, code, what was seen, what to try."""
+    if not findings:
+        out.print(f"[green]{title}: no findings: nothing looks wrong[/]")
+        return
+    table = Table(title=title, show_lines=True)
+    table.add_column("severity")
+    table.add_column("code")
+    table.add_column("what babysit saw", ratio=3)
+    table.add_column("what to try", ratio=2)
+    for f in findings:
+        severity = _field(f, "severity")
+        table.add_row(f"[{_STYLE.get(severity, '')}]{severity}[/]", _field(f, "code"), _field(f, "message"),
+                      _field(f, "suggestion") or "")
+    out.print(table)
+
+
+def diagnose_command(
+    run_dir: Path = typer.Argument(..., help="A run folder holding history.json (e.g. runs/digits_mlp)."),
+    rules: list[str] = typer.Option([], "--rule", help="Run only this rule (repeatable), e.g. --rule dead_units."),
+    save: bool = typer.Option(False, "--save", help="Store the findings back into the run's history.json."),
+) -> None:
+    """Print what went wrong in a training run and what to try, from its recorded history."""
+    from babysit.history import History
+
+    with friendly_errors():
+        history = History.load(run_dir)
+        findings = history.diagnose(rules=list(rules) or None)
+    print_findings(findings, title=f"diagnosis of {run_dir}")
+    if save:
+        history.findings = [f.to_dict() for f in findings]
+        history.save()
+        console.print(f"findings saved in [bold]{run_dir / 'history.json'}[/]")
+    raise typer.Exit(EXIT_PROBLEM if any(f.severity == "error" for f in findings) else EXIT_OK)
