@@ -239,7 +239,10 @@ def gather_findings(history: History) -> list[dict[str, Any]]:
     sources: list[tuple[str, Any]] = [("training", f) for f in history.findings]
     for stage in ("sanity", "gradcheck", "search"):
         for section in _as_list(history.sections.get(stage)):
-            extra = section.get("findings", []) if isinstance(section, Mapping) else []
+            extra = list(section.get("findings", [])) if isinstance(section, Mapping) else []
+            if stage == "sanity" and isinstance(section, Mapping):  # each check carries its own finding
+                checks = [c for c in section.get("checks", []) if isinstance(c, Mapping)]
+                extra += [c["finding"] for c in checks if c.get("finding")]
             if stage == "search" and isinstance(section, Mapping):
                 extra = [*extra, *(_warning(w) for w in section.get("warnings", []))]
             sources += [(stage, f) for f in extra]
@@ -327,7 +330,7 @@ def _sanity(section: Any) -> dict[str, Any] | None:
         checks.append({
             "name": str(c.get("name", "")), "expected": _evidence_value(c.get("expected", "")),
             "observed": _evidence_value(c.get("observed", "")), "message": str(c.get("message", "")),
-            "verdict": "pass" if passed else "fail" if passed is not None else "n/a",
+            "verdict": "pass" if passed else "fail" if passed is not None else "skipped",
             "cls": "good" if passed else "bad" if passed is not None else "warn",
             "lecture": str(c.get("lecture", "")),
         })
