@@ -1,11 +1,9 @@
 """Real short digits runs for the report tests, with every section of the page filled.
 
-``monitored_run`` trains a real model on the digits with ``babysit.fit`` and fills the History's
-per-layer fields (``layers``, ``series``, ``histograms``) following the key scheme of ``babysit.history``:
-with ``babysit.Monitor`` when it is there, otherwise with a small hook-based recorder below that computes
-the same statistics itself (activations of every layer, gradients, update/weight ratios of the step the
-optimizer really took). ``add_sections`` adds a real gradient check, a sanity record, findings and a real
-learning-rate sweep as the search section.
+``monitored_run`` trains a real model on the digits with ``babysit.fit`` and its ``Monitor``, which fills
+the History's per-layer fields (``layers``, ``series``, ``histograms``). ``add_sections`` adds findings, a
+real gradient check, the real sanity checks and a real learning-rate sweep as the search section;
+``hpsearch_folder`` writes a search folder in ``babysit.search``'s ``search.json`` schema.
 """
 
 from __future__ import annotations
@@ -15,7 +13,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -35,109 +32,17 @@ def monitored_run(
     run_dir: Path, model: nn.Module | None = None, *, epochs: int = 4, lr: float = 0.05, reg: float = 1e-3,
     callbacks: tuple[Any, ...] = (), **fit_kwargs: Any,
 ) -> History:
-    """A real digits run saved in ``run_dir`` with its per-layer statistics recorded."""
+    """A real digits run saved in ``run_dir``, babysat by ``babysit.Monitor`` (sampling often enough for a
+    short run to have several points and histogram snapshots per layer)."""
     data = babysit.data.load("digits", seed=0)
     model = model if model is not None else digits_mlp()
-    if hasattr(babysit, "Monitor"):  # the real monitor, sampling often enough for a short run
-        history = babysit.fit(model, data, epochs=epochs, lr=lr, reg=reg, optimizer="momentum", run_dir=run_dir,
-                              progress=False, callbacks=list(callbacks),
-                              monitor={"every": EVERY, "histograms_every": 8}, **fit_kwargs)
-        if history.series:
-            history.meta["data"] = data.summary()
-            history.save()
-            return history
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    recorder = _Recorder(model, opt)
-    history = babysit.fit(model, data, epochs=epochs, reg=reg, optimizer=opt, run_dir=run_dir, progress=False,
-                          monitor=False, callbacks=[recorder.into, *callbacks], **fit_kwargs)
-    recorder.into(history)
+    history = babysit.fit(model, data, epochs=epochs, lr=lr, reg=reg, optimizer="momentum", run_dir=run_dir,
+                          progress=False, callbacks=list(callbacks), monitor={"every": EVERY, "histograms_every": 8},
+                          **fit_kwargs)
+    assert history.series and history.histograms and history.layers, "the Monitor recorded nothing"
     history.meta["data"] = data.summary()
     history.save()
     return history
-
-
-class _Recorder:
-    """Hooks that record what the monitor records, into the History's ``layers/series/histograms``."""
-
-    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer) -> None:
-        self.step = 0
-        self.series: dict[str, dict[str, list[float]]] = {}
-        self.histograms: dict[str, list[dict[str, Any]]] = {}
-        self.layers = []
-        self.params = [(n, p) for n, p in model.named_parameters()]
-        self._before: list[torch.Tensor] = []
-        watched = [(n, m) for n, m in model.named_modules()
-                   if n and next(m.children(), None) is None and not isinstance(m, (nn.Flatten, nn.Dropout))]
-        for depth, (name, module) in enumerate(watched):
-            kind = "activation" if isinstance(module, (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU)) else "weighted"
-            self.layers.append({"name": name, "type": type(module).__name__, "kind": kind, "depth": depth,
-                                "params": [f"{name}.{p}" for p, _ in module.named_parameters(recurse=False)]})
-            module.register_forward_hook(self._activation_hook(name, kind))
-        opt.register_step_pre_hook(lambda *_: self._before_step())
-        opt.register_step_post_hook(lambda *_: self._after_step())
-
-    def _sampled(self, step: int) -> bool:
-        return step == 1 or step % EVERY == 0
-
-    def _histogram_due(self, step: int) -> bool:
-        return step == 1 or step % (EVERY * 8) == 0
-
-    def _add(self, key: str, step: int, value: float) -> None:
-        column = self.series.setdefault(key, {"step": [], "value": []})
-        column["step"].append(step)
-        column["value"].append(value)
-
-    def _add_histogram(self, key: str, step: int, values: torch.Tensor, low: float | None = None) -> None:
-        v = values.detach().float().flatten().numpy()
-        lo = float(v.min()) if low is None else low
-        hi = float(v.max()) if float(v.max()) > lo else lo + 1.0
-        counts, edges = np.histogram(v, bins=30, range=(lo, hi))
-        self.histograms.setdefault(key, []).append({"step": step, "edges": edges.tolist(), "counts": counts.tolist()})
-
-    def _activation_hook(self, name: str, kind: str) -> Any:
-        def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
-            step = self.step + 1  # the forward pass of the step about to be taken
-            if not module.training or not self._sampled(step):
-                return
-            out = output.detach()
-            self._add(f"act/{name}/mean", step, float(out.mean()))
-            self._add(f"act/{name}/std", step, float(out.std()))
-            if isinstance(module, nn.ReLU):
-                self._add(f"act/{name}/dead", step, float((out.reshape(out.shape[0], -1) <= 0).all(0).float().mean()))
-            if self._histogram_due(step):
-                self._add_histogram(f"act/{name}", step, out, 0.0 if isinstance(module, nn.ReLU) else None)
-
-        return hook
-
-    def _before_step(self) -> None:
-        step = self.step + 1
-        if not self._sampled(step):
-            self._before = []
-            return
-        self._before = [p.detach().clone() for _, p in self.params]
-        for name, p in self.params:
-            if p.grad is None:
-                continue
-            self._add(f"grad/{name}/norm", step, float(p.grad.norm()))
-            self._add(f"grad/{name}/std", step, float(p.grad.std()) if p.grad.numel() > 1 else 0.0)
-            if self._histogram_due(step) and name.endswith("weight"):
-                self._add_histogram(f"grad/{name}", step, p.grad)
-
-    def _after_step(self) -> None:
-        self.step += 1
-        if not self._before:
-            return
-        for (name, p), before in zip(self.params, self._before):
-            norm = float(before.norm())
-            self._add(f"weight/{name}/norm", self.step, float(p.detach().norm()))
-            if norm > 0:
-                self._add(f"ratio/{name}", self.step, float((p.detach() - before).norm()) / norm)
-
-    def into(self, history: History) -> None:
-        """Copy what was recorded so far into the History (also used as an epoch callback)."""
-        history.layers = self.layers
-        history.series = {k: {c: list(v) for c, v in s.items()} for k, s in self.series.items()}
-        history.histograms = {k: list(v) for k, v in self.histograms.items()}
 
 
 # --- the other stages' sections --------------------------------------------------------------------------------
