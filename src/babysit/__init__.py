@@ -16,9 +16,11 @@ from babysit import models as models
 from babysit import optim as optim
 from babysit import sanity as sanity
 from babysit import schedules as schedules
+from babysit import space as space
 from babysit import train as train
 from babysit.errors import BabysitError as BabysitError
 from babysit.history import History as History
+from babysit.hpsearch import search as search
 from babysit.monitors import Monitor as Monitor
 from babysit.reporting import report as report
 from babysit.train import fit as fit
@@ -37,5 +39,7 @@ __all__ = [
     "report",
     "sanity",
     "schedules",
+    "search",
+    "space",
     "train",
 ]

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from babysit._names import did_you_mean
 from babysit.errors import ConfigError, OptimError
@@ -80,6 +80,35 @@ class MomentumAnnealingConfig(_Section):
     epochs: int = Field(..., ge=1)
 
 
+class SearchConfig(_Section):
+    """``[search]``: how ``babysit search`` explores ``[search.space]`` (dotted keys of this config)."""
+
+    strategy: Literal["coarse_to_fine", "random", "grid", "bayes"] = "coarse_to_fine"
+    budget_epochs: int | None = Field(None, ge=1)  # total epochs of all trials together
+    trials: int | None = Field(None, ge=1)  # the most trials (split over the stages of coarse_to_fine)
+    workers: int | None = Field(None, ge=1)  # local worker processes
+    seed: int | None = None  # seeds the samplers (default 0)
+    pruner: Literal["none", "median", "successive_halving"] | None = None
+    storage: str | None = None  # default an SQLite file in dir; postgresql://... for many machines
+    dir: str | None = None  # the search folder, default <runs_dir>/<name>-search
+    space: dict[str, dict[str, Any]] = Field(default_factory=dict)  # "optimizer.lr" = {loguniform = [1e-4, 1]}
+    stages: list[dict[str, Any]] | None = None  # coarse_to_fine: [{epochs = 1, share = 0.2}, ...]
+
+    @field_validator("space")
+    @classmethod
+    def _valid_space(cls, space: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from babysit.hpsearch.space import space_from_dict
+
+        if space:
+            space_from_dict(space)  # ConfigError (a ValueError) names the parameter and the fix
+        return space
+
+    def settings(self) -> dict[str, Any]:
+        """The keyword arguments of ``babysit.search`` this table sets."""
+        keys = {"search_dir": self.dir, **self.model_dump(exclude={"dir"})}
+        return {k: v for k, v in keys.items() if v is not None and v != {}} | {"strategy": self.strategy}
+
+
 class RunConfig(_Section):
     name: str = "run"  # results go to <runs_dir>/<name>/
     runs_dir: str = "runs"
@@ -91,6 +120,7 @@ class RunConfig(_Section):
     optimizer: OptimizerConfig = OptimizerConfig()
     schedule: ScheduleConfig | None = None
     momentum_annealing: MomentumAnnealingConfig | None = None
+    search: SearchConfig | None = None  # used by `babysit search`, ignored by `babysit train`
 
     @property
     def run_dir(self) -> Path:

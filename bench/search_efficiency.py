@@ -1,0 +1,170 @@
+"""How many training epochs each search strategy needs on the digits MLP (lecture H3, H5, H6, H7).
+
+    .venv/bin/python bench/search_efficiency.py                 # 5 seeds, 300 epochs each (~10 min on 2 cores)
+    .venv/bin/python bench/search_efficiency.py --seeds 2 --budget 150 --skip-workers   # a quick look
+
+The problem: the digits MLP (real 8x8 digits, 1,078 training / 362 validation examples), SGD with momentum,
+10 epochs for a full-length trial; the space: log learning rate [1e-4, 1], log L2 strength [1e-6, 1e-1],
+log-int width [16, 512], momentum [0.5, 0.99]. Every strategy gets the same budget of epochs (the fair unit):
+``random``, ``grid``, Optuna's TPE (``bayes``), TPE + successive halving, and babysit's default
+``coarse_to_fine``. Printed per strategy, over the seeds: the median best validation accuracy, and the median
+epochs spent (all trials, in order, counted epoch by epoch) until a trial first reaches the target accuracy,
+the accuracy random search reaches with half its budget (median over seeds). Then the boundary warning with a
+learning-rate range whose upper end is too low, and trials per minute with 2 worker processes against 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import babysit
+from babysit.hpsearch import SearchResult
+
+BASE = {
+    "name": "bench",
+    "seed": 0,
+    "data": {"source": "digits", "normalize": "standardize"},
+    "model": {"kind": "mlp", "hidden": 64, "activation": "relu", "init": "he"},
+    "train": {"loss": "softmax", "reg": 1e-4, "epochs": 10, "batch_size": 64, "monitor": False},
+    "optimizer": {"name": "momentum", "lr": 0.05, "momentum": 0.9},
+}
+SPACE = {
+    "optimizer.lr": babysit.space.loguniform(1e-4, 1.0),
+    "train.reg": babysit.space.loguniform(1e-6, 1e-1),
+    "model.hidden": babysit.space.logint(16, 512),
+    "optimizer.momentum": babysit.space.uniform(0.5, 0.99, limits=(0.0, 0.999)),
+}
+STRATEGIES: dict[str, dict[str, Any]] = {
+    "random": {"strategy": "random"},
+    "grid": {"strategy": "grid"},
+    "tpe": {"strategy": "bayes"},
+    "tpe+sha": {"strategy": "bayes", "pruner": "successive_halving"},
+    "coarse_to_fine": {"strategy": "coarse_to_fine"},
+}
+
+
+def run(strategy: str, seed: int, budget: int, space: dict[str, Any] | None = None) -> SearchResult:
+    return babysit.search(dict(BASE), space or SPACE, budget_epochs=budget, seed=seed, progress=False,
+                          **STRATEGIES[strategy])
+
+
+def trajectory(result: SearchResult) -> list[tuple[int, float]]:
+    """(epochs spent so far, validation accuracy) after every epoch of every trial, in the order they ran."""
+    points, spent = [], 0
+    for trial in sorted(result.trials, key=lambda t: t.number):
+        for acc in trial.curve:
+            spent += 1
+            if acc is not None:
+                points.append((spent, acc))
+        spent += max(0, trial.epochs - len(trial.curve))
+    return points
+
+
+def best_within(points: list[tuple[int, float]], epochs: float) -> float:
+    return max((acc for spent, acc in points if spent <= epochs), default=0.0)
+
+
+def epochs_to(points: list[tuple[int, float]], target: float) -> float:
+    return next((spent for spent, acc in points if acc >= target - 1e-9), float("inf"))
+
+
+def compare(seeds: int, budget: int) -> dict[str, list[SearchResult]]:
+    results: dict[str, list[SearchResult]] = {name: [] for name in STRATEGIES}
+    for name in STRATEGIES:
+        started = time.perf_counter()
+        for seed in range(seeds):
+            results[name].append(run(name, seed, budget))
+        print(f"  {name:15s} {seeds} seeds in {time.perf_counter() - started:6.1f} s", flush=True)
+    return results
+
+
+def report(results: dict[str, list[SearchResult]], budget: int) -> None:
+    curves = {name: [trajectory(r) for r in runs] for name, runs in results.items()}
+    target = statistics.median(best_within(c, budget / 2) for c in curves["random"])
+    random_epochs = statistics.median(epochs_to(c, target) for c in curves["random"])
+    print(f"\ntarget: {target:.4f} validation accuracy (median best of random search after {budget // 2} epochs)")
+    head = (f"{'strategy':15s} {'median best val acc':>20s} {'median epochs to target':>24s} "
+            f"{'random / this':>14s} {'reached':>8s} {'trials (median)':>16s}")
+    print(head)
+    print("-" * len(head))
+    for name, runs in results.items():
+        best = statistics.median(r.best_value or 0.0 for r in runs)
+        hits = [epochs_to(c, target) for c in curves[name]]
+        med = statistics.median(hits)
+        ratio = random_epochs / med if med not in (0, float("inf")) else float("nan")
+        reached = sum(h != float("inf") for h in hits)
+        trials = statistics.median(len(r.trials) for r in runs)
+        print(f"{name:15s} {best:20.4f} {med:24.1f} {ratio:13.1f}x {reached:>5d}/{len(runs)} {trials:16.0f}")
+    print("(epochs to target: every epoch of every trial counts, pruned and diverged ones included; "
+          "inf = not reached within the budget)")
+
+
+def boundary(budget: int) -> None:
+    space = dict(SPACE, **{"optimizer.lr": babysit.space.loguniform(1e-5, 3e-3)})  # upper end too low here
+    result = run("coarse_to_fine", 0, budget, space)
+    print("\nboundary warning: optimizer.lr searched in [1e-05, 0.003]")
+    for w in result.warnings:
+        print(f"  [{w.severity}] {w.code}: {w.message}")
+    for s in result.stages:
+        lr = s["space"]["optimizer.lr"]
+        print(f"  stage {s['index']} ({s['epochs']} epochs/trial): lr in [{lr['low']:.3g}, {lr['high']:.3g}], "
+              f"best val acc {s['best']['value']:.4f} at lr {s['best']['params']['optimizer.lr']:.3g}")
+
+
+def throughput(trials: int, repeats: int) -> None:
+    print(f"\nworkers: trials per minute, {trials} random trials of 10 epochs (width 256), SQLite study")
+    base = dict(BASE, model={**BASE["model"], "hidden": 256})
+    space = {"optimizer.lr": babysit.space.loguniform(1e-2, 0.3)}
+    rates: dict[int, list[float]] = {1: [], 2: []}
+    for _ in range(repeats):
+        for workers in (1, 2):
+            with tempfile.TemporaryDirectory() as folder:
+                result = babysit.search(base, space, strategy="random", trials=trials, workers=workers,
+                                        search_dir=Path(folder), progress=False)
+                rates[workers].append(_per_minute(Path(folder), result))
+    for workers, values in rates.items():
+        print(f"  {workers} worker(s): {statistics.median(values):6.1f} trials/min  (runs: "
+              f"{', '.join(f'{v:.1f}' for v in values)})")
+    print(f"  speed-up: {statistics.median(rates[2]) / statistics.median(rates[1]):.2f}x")
+
+
+def _per_minute(folder: Path, result: SearchResult) -> float:
+    """Trials per minute from the first trial's start to the last one's end (process start-up excluded)."""
+    import optuna
+
+    study = optuna.load_study(study_name=result.study_name, storage=f"sqlite:///{folder / 'study.db'}")
+    done = [t for t in study.trials if t.datetime_complete is not None]
+    start = min(t.datetime_start for t in done)
+    end = max(t.datetime_complete for t in done)
+    return 60.0 * len(done) / (end - start).total_seconds()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--budget", type=int, default=300, help="epochs per search")
+    parser.add_argument("--worker-trials", type=int, default=24)
+    parser.add_argument("--repeats", type=int, default=2, help="repeats of the workers measurement")
+    parser.add_argument("--skip-workers", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # tiny models: one thread each is fastest, and the 2-worker run gets a core each
+    logging.getLogger("babysit").setLevel(logging.ERROR)
+    babysit.data.load("digits", seed=0)  # warm the caches (scikit-learn import) before any timing
+    print(f"search efficiency on the digits MLP: budget {args.budget} epochs per search, {args.seeds} seeds")
+    results = compare(args.seeds, args.budget)
+    report(results, args.budget)
+    boundary(args.budget)
+    if not args.skip_workers:
+        throughput(args.worker_trials, args.repeats)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""What one trial runs: the trial protocol objectives see, and the adapter that trains a config with ``fit``.
+
+A callable objective is ``objective(params, trial) -> validation accuracy``. It trains ``trial.epochs``
+epochs, calls ``trial.report(epoch, val_acc)`` after each, and returns early once ``trial.should_stop()``
+says so (the pruner stopped it, or it diverged). A config objective does exactly that through ``fit``'s
+epoch callbacks. The search only ever sees the validation split (lecture H1); the test split stays untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import logging
+import math
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from babysit.config import RunConfig, config_from_dict
+from babysit.errors import ConfigError
+from babysit.history import History
+
+
+class SearchTrial:
+    """One trial as an objective sees it.
+
+    Attributes:
+        number: the trial's number in the study.
+        stage: the stage it belongs to (1 = the coarsest).
+        epochs: how many epochs to train (few in coarse stages, more in fine ones).
+        params: the sampled hyperparameters, by name.
+        run_dir: a folder for its checkpoint and statistics, or None for an in-memory search.
+        curve: ``(epoch, val_acc)`` pairs reported so far.
+    """
+
+    def __init__(
+        self, optuna_trial: Any, *, params: Mapping[str, Any], stage: int, epochs: int, run_dir: Path | None,
+        pruning: bool,
+    ) -> None:
+        self._trial = optuna_trial
+        self._pruning = pruning
+        self.number: int = optuna_trial.number
+        self.stage = stage
+        self.epochs = epochs
+        self.params = dict(params)
+        self.run_dir = run_dir
+        self.curve: list[tuple[int, float]] = []
+        self.pruned = False
+        self.diverged = False
+        self.history: History | None = None
+
+    def report(self, epoch: int, val_acc: float) -> None:
+        """Record the validation accuracy after ``epoch`` (1-based); a NaN or inf marks the trial diverged."""
+        try:
+            value = float(val_acc)
+        except (TypeError, ValueError):
+            raise ConfigError(f"trial.report(epoch, val_acc) needs a number, got val_acc={val_acc!r}.") from None
+        self.curve.append((int(epoch), value))
+        if not math.isfinite(value):
+            self.diverged = True
+            return
+        self._trial.report(value, step=int(epoch))
+        if self._pruning and not self.pruned and self._trial.should_prune():
+            self.pruned = True
+
+    def should_stop(self) -> bool:
+        """True once the trial was pruned or diverged: the objective should return now."""
+        return self.pruned or self.diverged
+
+    def mark_diverged(self) -> None:
+        """Say the training diverged (loss NaN/inf) although no NaN accuracy was reported."""
+        self.diverged = True
+
+    @property
+    def best_reported(self) -> float | None:
+        finite = [v for _, v in self.curve if math.isfinite(v)]
+        return max(finite) if finite else None
+
+    @property
+    def epochs_run(self) -> int:
+        return max((e for e, _ in self.curve), default=0)
+
+    def __repr__(self) -> str:
+        return f"SearchTrial(number={self.number}, stage={self.stage}, epochs={self.epochs}, params={self.params})"
+
+
+# --- config objectives ---------------------------------------------------------------------------------
+def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    """``set_dotted(cfg, "optimizer.lr", 0.01)``: write a value at a dotted config key."""
+    node = raw
+    *parents, leaf = key.split(".")
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"search space key {key!r}: {part!r} is a value in the config, not a section.")
+        node = child
+    node[leaf] = value
+
+
+class ConfigObjective:
+    """Train the config with the sampled values at its dotted keys (``optimizer.lr``, ``train.reg``, ...)."""
+
+    def __init__(self, raw: Mapping[str, Any], source: str = "config") -> None:
+        self.raw = {k: copy.deepcopy(v) for k, v in raw.items() if k != "search"}
+        self.source = source
+        self.base = config_from_dict(copy.deepcopy(self.raw), source=source)
+
+    @property
+    def name(self) -> str:
+        return self.base.name
+
+    @property
+    def epochs(self) -> int:
+        return self.base.train.epochs
+
+    def trial_raw(self, params: Mapping[str, Any], epochs: int | None = None) -> dict[str, Any]:
+        """The config dict of a trial: the base config with ``params`` written in (and its epochs)."""
+        raw = copy.deepcopy(self.raw)
+        for key, value in params.items():
+            set_dotted(raw, key, value)
+        if epochs is not None:
+            set_dotted(raw, "train.epochs", int(epochs))
+        return raw
+
+    def trial_config(self, params: Mapping[str, Any], epochs: int | None = None) -> RunConfig:
+        return config_from_dict(self.trial_raw(params, epochs), source=f"{self.source} with {dict(params)}")
+
+    def __call__(self, params: Mapping[str, Any], trial: SearchTrial) -> float:
+        from babysit import models
+        from babysit.train.loop import fit
+
+        cfg = self.trial_config(params, trial.epochs)
+        bundle = load_data(cfg)
+        model = models.build(
+            cfg.model.kind, input_shape=bundle.input_shape, num_classes=bundle.num_classes, seed=cfg.seed,
+            **cfg.model_options(),
+        )
+
+        def search_pruner(history: History) -> bool:
+            record = history.epochs[-1]
+            val = record.get("val_acc")
+            trial.report(record["epoch"], math.nan if val is None else val)
+            return trial.should_stop()
+
+        annealing = None if cfg.momentum_annealing is None else cfg.momentum_annealing.model_dump()
+        with _quiet("babysit"):  # a trial's own notes (diagnosis, divergence) would drown the search's progress
+            history = fit(
+                model, bundle, loss_fn=cfg.train.loss, optimizer=cfg.optimizer_spec(), lr=cfg.optimizer.lr,
+                reg=cfg.train.reg, schedule=cfg.schedule_spec(), momentum_annealing=annealing,
+                epochs=cfg.train.epochs, batch_size=cfg.train.batch_size, monitor=cfg.train.monitor,
+                run_dir=trial.run_dir, device=cfg.device, precision=cfg.train.precision, compile=cfg.train.compile,
+                seed=cfg.seed, progress=False, callbacks=[search_pruner], config=cfg.model_dump(exclude_none=True),
+            )
+        if history.status == "diverged":
+            trial.mark_diverged()
+        trial.history = history
+        if trial.run_dir is not None:
+            import tomli_w
+
+            history.meta["data"] = bundle.summary()
+            history.meta["search"] = {"trial": trial.number, "stage": trial.stage, "params": dict(params)}
+            history.save()
+            (trial.run_dir / "config.toml").write_text(tomli_w.dumps(cfg.model_dump(exclude_none=True)))
+        best = history.best_val_acc
+        return 0.0 if best is None else best
+
+
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+_DATA_CACHE: dict[str, Any] = {}
+
+
+def load_data(cfg: RunConfig) -> Any:
+    """The config's DataBundle, loaded once per process (every trial of a search shares the same split)."""
+    from babysit import data
+
+    key = json.dumps([cfg.data.source, cfg.data_options()], sort_keys=True, default=str)
+    if key not in _DATA_CACHE:
+        _DATA_CACHE[key] = data.load(cfg.data.source, **cfg.data_options())
+    return _DATA_CACHE[key]

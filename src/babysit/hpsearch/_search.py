@@ -1,0 +1,504 @@
+"""``babysit.search``: the master (lecture H7) that plans stages, runs workers and gathers the results.
+
+The master publishes one stage at a time in the study (its ranges, trial length, caps, sampler, pruner),
+lets workers fill it (itself in-process when ``workers=1``, else N local processes; more may join from
+other machines with ``babysit search CONFIG --worker --storage postgresql://...``), waits until the stage
+is complete, checks the best values against the range edges (lecture H4) and derives the next stage's
+ranges (lecture H5). A search folder resumes where it stopped: finished stages and trials are kept, a
+trial that was running is run again.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import pickle
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from babysit.errors import ConfigError
+from babysit.findings import Finding
+from babysit.hpsearch import _ledger
+from babysit.hpsearch._errors import SearchError
+from babysit.hpsearch._objective import ConfigObjective
+from babysit.hpsearch._pool import LocalWorkers
+from babysit.hpsearch._progress import SearchProgress
+from babysit.hpsearch._refine import boundary_findings, refine_space
+from babysit.hpsearch._stages import Stage, default_top_k, plan_stages, stage_budget
+from babysit.hpsearch._storage import (
+    HEARTBEAT_INTERVAL_S,
+    default_url,
+    display_url,
+    fail_stale_trials,
+    make_storage,
+    normalize_url,
+    requeue,
+)
+from babysit.hpsearch._view import grid_points
+from babysit.hpsearch._worker import WorkerSpec, runnable, work
+from babysit.hpsearch.results import SEARCH_FILE, SearchResult, best_record, records_from_study, top_records
+from babysit.hpsearch.space import Param, Range, space_from_dict, space_to_dict
+from babysit.hpsearch.status import write_pointer
+
+log = logging.getLogger("babysit")
+POLL_S = 0.25
+
+
+def search(
+    objective: Any,
+    space: Mapping[str, Any] | None = None,
+    *,
+    strategy: str = "coarse_to_fine",
+    budget_epochs: int | None = None,
+    trials: int | None = None,
+    workers: int = 1,
+    storage: str | None = None,
+    seed: int = 0,
+    epochs: int | None = None,
+    stages: Sequence[Stage | Mapping[str, Any]] | None = None,
+    pruner: str | None = None,
+    search_dir: str | Path | None = None,
+    study_name: str | None = None,
+    overwrite: bool = False,
+    ensemble: int = 0,
+    progress: bool | None = None,
+    heartbeat_interval: int = HEARTBEAT_INTERVAL_S,
+) -> SearchResult:
+    """Search hyperparameters on the validation split: log ranges, coarse to fine, boundary warnings, workers.
+
+    Args:
+        objective: a training config (a TOML path or its dict) whose dotted keys the space overrides
+            (``"optimizer.lr"``, ``"train.reg"``, ``"model.hidden"``), or a callable
+            ``objective(params, trial) -> validation accuracy`` that trains ``trial.epochs`` epochs, calls
+            ``trial.report(epoch, val_acc)`` after each and returns early when ``trial.should_stop()``.
+        space: parameter name -> ``babysit.space.loguniform(...)`` etc. (or the TOML form
+            ``{"loguniform": [1e-4, 1]}``); None takes a config's ``[search.space]``.
+        strategy: ``coarse_to_fine`` (lecture H5), ``random`` (H3), ``grid`` (for comparison), ``bayes``
+            (H6: Optuna's TPE).
+        budget_epochs: the most epochs all trials together may train (the fair unit to compare strategies).
+        trials: the most trials (split over the stages of coarse_to_fine).
+        workers: local worker processes sharing the study (1: train in this process).
+        storage: an Optuna storage URL; default an SQLite file in the search folder (in memory for a callable
+            with one worker and no folder); ``postgresql://...`` lets workers on other machines join.
+        seed: seeds the samplers (each worker and stage apart).
+        epochs: epochs of a full-length trial (default: the config's ``train.epochs``, or 10).
+        stages: coarse_to_fine's stages (:class:`Stage` or dicts) instead of the default three.
+        pruner: ``median``, ``successive_halving`` or ``none`` (default: none for one-stage strategies,
+            median inside coarse_to_fine's longer stages).
+        search_dir: the search folder (default ``<runs_dir>/<name>-search`` for a config).
+        study_name: the study's name (default: the config's or the callable's name).
+        overwrite: start over instead of resuming the search in the folder.
+        ensemble: evaluate the average prediction of the top-K trials on the test split (config objectives).
+        progress: show progress bars (None: when stderr is a terminal).
+        heartbeat_interval: seconds between a running trial's heartbeats; a trial silent for three is re-queued.
+
+    Returns:
+        A :class:`SearchResult`; with a folder, also written to ``<search_dir>/search.json``.
+    """
+    job = _Job.build(
+        objective, space, strategy=strategy, budget_epochs=budget_epochs, trials=trials, workers=workers,
+        storage=storage, seed=seed, epochs=epochs, stages=stages, pruner=pruner, search_dir=search_dir,
+        study_name=study_name, heartbeat_interval=heartbeat_interval,
+    )
+    return job.run(overwrite=overwrite, ensemble=ensemble, progress=progress)
+
+
+def join_search(
+    objective: Any,
+    *,
+    storage: str | None = None,
+    search_dir: str | Path | None = None,
+    study_name: str | None = None,
+    workers: int = 1,
+    idle_timeout_s: float | None = 600.0,
+    heartbeat_interval: int = HEARTBEAT_INTERVAL_S,
+) -> int:
+    """Join a running search as ``workers`` more worker processes (lecture H7: start them on any machine).
+
+    The master (``babysit.search`` / ``babysit search CONFIG``) plans the stages; joined workers take trials
+    of the current stage until the search is done, or until they waited ``idle_timeout_s`` for work.
+    ``objective`` is this machine's copy of the config (or the callable); ``storage`` the study's URL
+    (default: the SQLite file of the search folder). Returns the number of trials run here (0 with
+    several processes: they report nothing back).
+    """
+    objective, table = _resolve_objective(objective)
+    storage = storage or table.get("storage")
+    name = study_name or _objective_name(objective)
+    folder = search_dir or table.get("search_dir")
+    if folder is None and isinstance(objective, ConfigObjective):
+        folder = Path(objective.base.runs_dir) / f"{objective.name}-search"
+    folder = None if folder is None else Path(folder)
+    if storage is None and (folder is None or not (folder / "study.db").is_file()):
+        raise ConfigError(
+            "--worker needs the study's storage: --storage postgresql://user:password@host/db (or the folder "
+            "of a local search with its study.db)."
+        )
+    url = normalize_url(storage) if storage else default_url(folder)  # type: ignore[arg-type]
+    spec = WorkerSpec(
+        url=url, study_name=name, objective=objective, search_dir=None if folder is None else str(folder.resolve()),
+        seed=os.getpid(), heartbeat_interval=heartbeat_interval, idle_timeout_s=idle_timeout_s, parallel=True,
+        threads=max(1, (os.cpu_count() or 1) // workers),
+    )
+    log.info("joining study %r in %s with %d worker(s)", name, display_url(url), workers)
+    with _quiet_optuna():
+        if workers == 1:
+            return work(spec)
+        pool = LocalWorkers(workers, spec)
+        pool.start()
+        pool.join()
+    return 0
+
+
+@dataclass
+class _Job:
+    """A search resolved from the arguments: objective, ranges, stages, where the study lives."""
+
+    objective: Any
+    user_space: dict[str, Param]
+    plan: list[Stage]
+    strategy: str
+    budget_epochs: int | None
+    trials: int | None
+    workers: int
+    seed: int
+    url: str | None
+    search_dir: Path | None
+    study_name: str
+    heartbeat_interval: int
+    spec: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, objective: Any, space: Mapping[str, Any] | None, **kw: Any) -> _Job:
+        objective, table = _resolve_objective(objective)
+        kw = _merge_table(table, kw)
+        if space is None:
+            space = table.get("space")
+        if space is None:
+            raise ConfigError("no search space: pass space={...} or add a [search.space] table to the config.")
+        user_space = space_from_dict(space)
+        if isinstance(objective, ConfigObjective):
+            _check_keys(objective, user_space)
+        elif not callable(objective):
+            raise ConfigError(f"objective must be a config (TOML path or dict) or a callable, got {objective!r}.")
+        workers = kw["workers"]
+        if not isinstance(workers, int) or workers < 1:
+            raise ConfigError(f"workers must be an integer >= 1, got workers={workers!r}.")
+        full = kw["epochs"] or (objective.epochs if isinstance(objective, ConfigObjective) else 10)
+        plan = plan_stages(
+            kw["strategy"], epochs=full, budget_epochs=kw["budget_epochs"], trials=kw["trials"],
+            pruner=kw["pruner"], stages=kw["stages"],
+        )
+        name = kw["study_name"] or _objective_name(objective)
+        folder = kw["search_dir"]
+        if folder is None and isinstance(objective, ConfigObjective):
+            folder = Path(objective.base.runs_dir) / f"{objective.name}-search"
+        elif folder is None and (workers > 1 or kw["storage"] is not None):
+            folder = Path("runs") / f"search-{name}"
+        folder = None if folder is None else Path(folder)
+        url = normalize_url(kw["storage"]) if kw["storage"] else (default_url(folder) if folder else None)
+        if workers > 1 and not isinstance(objective, ConfigObjective):
+            _check_picklable(objective)
+        job = cls(
+            objective=objective, user_space=user_space, plan=plan, strategy=kw["strategy"],
+            budget_epochs=kw["budget_epochs"], trials=kw["trials"], workers=workers, seed=kw["seed"], url=url,
+            search_dir=folder, study_name=name, heartbeat_interval=kw["heartbeat_interval"],
+        )
+        job.spec = {
+            "format": 1, "strategy": job.strategy, "space": space_to_dict(user_space),
+            "stages": [s.to_dict() for s in plan], "budget_epochs": job.budget_epochs, "trials": job.trials,
+            "seed": job.seed, "objective": name,
+        }
+        return job
+
+    # --- running ---------------------------------------------------------------------------------------------
+    def run(self, *, overwrite: bool, ensemble: int, progress: bool | None) -> SearchResult:
+        with _quiet_optuna():
+            storage = make_storage(self.url, heartbeat_interval=self.heartbeat_interval)
+            if overwrite:
+                self._clear(storage)
+            study = optuna.create_study(
+                storage=storage, study_name=self.study_name, direction="maximize", load_if_exists=True
+            )
+            self._adopt(study)
+            if self.search_dir is not None:
+                write_pointer(self.search_dir, self.study_name, self.url)
+            if not study.user_attrs.get(_ledger.DONE):
+                log.info("search %r: %s in %s", self.study_name, self.strategy, self.search_dir or "memory")
+                with SearchProgress(progress, self.plan) as bar:
+                    self._drive(study, storage, bar)
+            result = self._result(study)
+        if self.search_dir is not None:
+            result.save()
+        if ensemble:
+            from babysit.hpsearch.ensemble import evaluate_ensemble
+
+            result.ensemble = evaluate_ensemble(result, ensemble)
+            if self.search_dir is not None:
+                result.save()
+        return result
+
+    def _clear(self, storage: Any) -> None:
+        with suppress(KeyError):
+            optuna.delete_study(study_name=self.study_name, storage=storage)
+        if self.search_dir is not None:
+            shutil.rmtree(self.search_dir / "trials", ignore_errors=True)
+            (self.search_dir / SEARCH_FILE).unlink(missing_ok=True)
+
+    def _adopt(self, study: Any) -> None:
+        """Store this search's plan in a new study, or check that a resumed study holds the same search."""
+        stored = study.user_attrs.get(_ledger.SPEC)
+        if stored is None:
+            study.set_user_attr(_ledger.SPEC, self.spec)
+            return
+        keys = ("strategy", "space", "stages", "budget_epochs", "trials", "seed")
+        changed = [k for k in keys if stored.get(k) != self.spec.get(k)]
+        if changed:
+            where = self.search_dir or display_url(self.url)
+            raise SearchError(
+                f"{where} already holds a different search (it differs in {', '.join(changed)}); "
+                "resume it with the same settings, pass overwrite=True (CLI: --overwrite) to start over, "
+                "or choose another folder."
+            )
+        if study.user_attrs.get(_ledger.ERROR):
+            study.set_user_attr(_ledger.ERROR, None)
+        log.info("resuming search %r (%d trials so far)", self.study_name, len(study.trials))
+
+    def _drive(self, study: Any, storage: Any, bar: SearchProgress) -> None:
+        worker = WorkerSpec(
+            url=self.url, study_name=self.study_name, objective=self.objective,
+            search_dir=None if self.search_dir is None else str(self.search_dir.resolve()), seed=self.seed,
+            heartbeat_interval=self.heartbeat_interval, parallel=self.workers > 1,
+            threads=max(1, (os.cpu_count() or 1) // self.workers) if self.workers > 1 else None,
+        )
+        pool = LocalWorkers(self.workers, worker) if self.workers > 1 else None
+        try:
+            for i, stage in enumerate(self.plan):
+                published = study.user_attrs.get(_ledger.STAGES) or []
+                if i < len(published) and published[i]["status"] == "done":
+                    continue
+                if i < len(published):
+                    current = published[i]
+                    self._requeue_interrupted(study, current["index"])
+                else:
+                    current = self._publish(study, i, stage, published)
+                bar.start_stage(current)
+                if pool is None:
+                    self._fill_in_process(study, storage, worker, current, bar)
+                else:
+                    self._fill_with_pool(study, pool, current, bar)
+                self._finish_stage(study, i)
+                if self.search_dir is not None:
+                    self._result(study, done=False).save()
+            study.set_user_attr(_ledger.DONE, True)
+        finally:
+            if pool is not None:
+                pool.stop(wait=bool(study.user_attrs.get(_ledger.DONE)))
+
+    def _publish(self, study: Any, i: int, stage: Stage, published: list[dict[str, Any]]) -> dict[str, Any]:
+        space = self.user_space if i == 0 else space_from_dict(published[i - 1].get("next_space") or
+                                                                 published[i - 1]["space"])
+        trials = study.get_trials(deepcopy=False)
+        spent = sum(_ledger.usage(trials, s["index"])[1] for s in published)
+        cap = stage.trials
+        if stage.sampler == "grid":
+            size = _grid_size(space, cap or (self.budget_epochs or 0) // stage.epochs or None)
+            cap = size if cap is None else min(cap, size)
+        current = {
+            "index": i + 1, "epochs": stage.epochs, "trials": cap,
+            "budget_epochs": stage_budget(self.plan, i, self.budget_epochs, spent),
+            "sampler": stage.sampler, "pruner": stage.pruner, "top_k": stage.top_k,
+            "space": space_to_dict(space), "status": "running", "started": _now(),
+        }
+        study.set_user_attr(_ledger.STAGES, [*published, current])
+        log.info(
+            "stage %d/%d: %s-epoch trials, %s, sampler %s, pruner %s", i + 1, len(self.plan), stage.epochs,
+            _caps(current), stage.sampler, stage.pruner,
+        )
+        return current
+
+    def _requeue_interrupted(self, study: Any, index: int) -> None:
+        """On resume: queue again the trials of this stage that were interrupted (Ctrl-C, SIGTERM)."""
+        trials = study.get_trials(deepcopy=False)
+        retried = _ledger.retried_numbers(trials)
+        for t in trials:
+            if (t.state == optuna.trial.TrialState.FAIL and t.user_attrs.get("stage") == index
+                    and _ledger.outcome_of(t) == "interrupted" and t.number not in retried):
+                requeue(study, t)
+                log.info("trial %d was interrupted; queued again", t.number)
+
+    def _fill_in_process(
+        self, study: Any, storage: Any, worker: WorkerSpec, stage: dict[str, Any], bar: SearchProgress
+    ) -> None:
+        """Train the stage's trials here; then wait for trials that workers elsewhere still run."""
+        while True:
+            work(worker, storage=storage, in_process=True, on_trial=lambda: bar.update(study))
+            trials = self._check(study)
+            bar.update(study, trials)
+            if _ledger.complete(trials, stage):
+                return
+            if not runnable(trials, stage):
+                time.sleep(POLL_S)
+
+    def _fill_with_pool(self, study: Any, pool: LocalWorkers, stage: dict[str, Any], bar: SearchProgress) -> None:
+        pool.start()
+        while True:
+            trials = self._check(study)
+            bar.update(study, trials)
+            if _ledger.complete(trials, stage):
+                return
+            pool.check(done=bool(study.user_attrs.get(_ledger.DONE)))
+            time.sleep(POLL_S)
+
+    def _check(self, study: Any) -> list[Any]:
+        """Fail and re-queue trials of dead workers; stop on a worker's fatal error."""
+        fail_stale_trials(study)
+        error = study.user_attrs.get(_ledger.ERROR)
+        if error:
+            raise SearchError(f"a worker stopped the search: {error}")
+        return study.get_trials(deepcopy=False)
+
+    def _finish_stage(self, study: Any, i: int) -> None:
+        """Close a stage: its best trials, the boundary warning, the next stage's ranges."""
+        published = list(study.user_attrs.get(_ledger.STAGES) or [])
+        current = dict(published[i])
+        trials = study.get_trials(deepcopy=False)
+        records = [r for r in records_from_study(trials) if r.stage == current["index"]]
+        finished = [r for r in records if r.state in ("complete", "pruned", "diverged")]
+        top = top_records(records, current["index"], default_top_k(len(finished), current.get("top_k")))
+        space = space_from_dict(current["space"])
+        has_next = i + 1 < len(self.plan)
+        next_space = refine_space(space, [r.params for r in top], top[0].params) if top and has_next else None
+        findings = [] if not top else boundary_findings(
+            space, top[0].params, stage=current["index"], user_space=self.user_space, next_space=next_space
+        )
+        for finding in findings:
+            (log.warning if finding.severity == "warning" else log.info)("%s", finding.message)
+        current.update(
+            status="done", finished=_now(), n_trials=len(records),
+            epochs_used=_ledger.usage(trials, current["index"])[1],
+            best=None if not top else {"number": top[0].number, "value": top[0].value, "params": top[0].params},
+            top=[r.number for r in top], findings=[f.to_dict() for f in findings],
+            next_space=None if next_space is None else space_to_dict(next_space),
+        )
+        published[i] = current
+        study.set_user_attr(_ledger.STAGES, published)
+
+    # --- results ---------------------------------------------------------------------------------------------
+    def _result(self, study: Any, *, done: bool = True) -> SearchResult:
+        trials = study.get_trials(deepcopy=False)
+        records = records_from_study(trials)
+        stages = list(study.user_attrs.get(_ledger.STAGES) or [])
+        warnings = [Finding(**f) for s in stages for f in s.get("findings") or []]
+        best = best_record(records)
+        best_config = None
+        if best is not None and isinstance(self.objective, ConfigObjective):
+            best_config = self.objective.trial_raw(best.params, self.plan[-1].epochs)
+        return SearchResult(
+            best_params={} if best is None else dict(best.params),
+            best_value=None if best is None else best.value,
+            trials=records, warnings=warnings, stages=stages, space=dict(self.user_space),
+            strategy=self.strategy, study_name=self.study_name, storage=display_url(self.url),
+            budget_epochs=self.budget_epochs, seed=self.seed, done=done and bool(study.user_attrs.get(_ledger.DONE)),
+            best_config=best_config, search_dir=self.search_dir,
+        )
+
+
+# --- helpers -------------------------------------------------------------------------------------------------
+_DEFAULTS: dict[str, Any] = {
+    "strategy": "coarse_to_fine", "budget_epochs": None, "trials": None, "workers": 1, "storage": None, "seed": 0,
+    "epochs": None, "stages": None, "pruner": None, "search_dir": None, "study_name": None,
+}
+
+
+def _resolve_objective(objective: Any) -> tuple[Any, dict[str, Any]]:
+    """A config path or dict becomes a ConfigObjective; its ``[search]`` table comes back as settings."""
+    from babysit.config import config_from_dict, load_config
+
+    if isinstance(objective, (str, Path)):
+        cfg, source = load_config(objective), str(objective)
+    elif isinstance(objective, Mapping):
+        cfg, source = config_from_dict(copy.deepcopy(dict(objective))), "config"
+    else:
+        return objective, {}
+    table = {} if cfg.search is None else cfg.search.settings()
+    return ConfigObjective(cfg.model_dump(exclude_none=True), source=source), table
+
+
+def _merge_table(table: Mapping[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
+    """Settings of a config's [search] table apply where the call left the default."""
+    out = dict(kw)
+    for key, default in _DEFAULTS.items():
+        if key in table and out.get(key) == default:
+            out[key] = table[key]
+    return out
+
+
+def _check_keys(objective: ConfigObjective, space: Mapping[str, Param]) -> None:
+    """Build the config of one trial now, so a misspelt key fails before any training."""
+    probe = {}
+    for name, param in space.items():
+        if isinstance(param, Range):
+            mid = param.inverse(0.5 * (param.forward(param.low) + param.forward(param.high)))
+            probe[name] = round(mid) if param.integer else mid
+        else:
+            probe[name] = param.options[0]
+    try:
+        objective.trial_config(probe)
+    except ConfigError as exc:
+        raise ConfigError(f"the search space does not fit the config: {exc}") from None
+
+
+def _objective_name(objective: Any) -> str:
+    if isinstance(objective, ConfigObjective):
+        return objective.name
+    return getattr(objective, "__name__", type(objective).__name__)
+
+
+def _check_picklable(objective: Any) -> None:
+    try:
+        pickle.dumps(objective)
+    except Exception as exc:
+        raise ConfigError(
+            f"with workers > 1 the objective must be importable by the worker processes (a module-level function, "
+            f"not a lambda or a nested function): {exc}"
+        ) from None
+
+
+def _grid_size(space: Mapping[str, Param], trials: int | None) -> int:
+    import math
+
+    return math.prod(len(points) for points in grid_points(space, trials).values())
+
+
+def _caps(stage: Mapping[str, Any]) -> str:
+    parts = []
+    if stage.get("trials") is not None:
+        parts.append(f"up to {stage['trials']} trials")
+    if stage.get("budget_epochs") is not None:
+        parts.append(f"{stage['budget_epochs']} epochs")
+    return ", ".join(parts)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@contextmanager
+def _quiet_optuna() -> Any:
+    """Optuna logs every trial at INFO; the search shows its own progress instead."""
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(level)
+

@@ -1,0 +1,153 @@
+"""Strategies as stages: what each stage trains, how long, how many trials, with which sampler and pruner.
+
+Every strategy is a list of stages. ``random``, ``grid`` and ``bayes`` are one stage over the full ranges;
+``coarse_to_fine`` (lecture H5) is three: many ~1-epoch trials over the full ranges (random sampling: most
+settings do not learn at all or explode, and one epoch tells), then ~5-epoch trials in ranges narrowed
+around the best of stage 1, then full-length trials in ranges narrowed again. Stages 2 and 3 sample with
+TPE (Bayesian, lecture H6) from their own stage's trials and prune with the median rule.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from babysit._names import unknown_name
+from babysit.errors import ConfigError
+
+STRATEGIES = ("coarse_to_fine", "random", "grid", "bayes")
+SAMPLERS = ("random", "tpe", "gp", "grid")
+PRUNERS = ("none", "median", "successive_halving")
+DEFAULT_TRIALS = 20  # one-stage strategies without a budget or a trial count
+C2F_TRIALS = 40  # coarse_to_fine without a budget or a trial count
+C2F_EPOCH_SHARES = (0.2, 0.3, 0.5)  # of budget_epochs: coarse, medium, fine
+C2F_TRIAL_SHARES = (0.6, 0.25, 0.15)  # of trials, when only a trial count is given
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a search.
+
+    Args:
+        epochs: epochs each trial trains (``trial.epochs``).
+        trials: the most trials this stage runs (None: as many as its epoch budget allows).
+        share: this stage's share of ``budget_epochs`` (unspent epochs carry over to the next stage).
+        top_k: how many of this stage's best trials the next stage narrows around (None: 20%, at least 3).
+        sampler: ``random``, ``tpe``, ``gp`` (Gaussian process) or ``grid``.
+        pruner: ``none``, ``median`` or ``successive_halving`` (compared within the stage only).
+    """
+
+    epochs: int
+    trials: int | None = None
+    share: float | None = None
+    top_k: int | None = None
+    sampler: str = "random"
+    pruner: str = "none"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ConfigError(f"a stage's epochs must be an integer >= 1, got epochs={self.epochs!r}.")
+        if self.trials is not None and (not isinstance(self.trials, int) or self.trials < 1):
+            raise ConfigError(f"a stage's trials must be an integer >= 1, got trials={self.trials!r}.")
+        if self.share is not None and not 0 < self.share <= 1:
+            raise ConfigError(f"a stage's share of the budget must be in (0, 1], got share={self.share!r}.")
+        if self.top_k is not None and self.top_k < 1:
+            raise ConfigError(f"top_k must be >= 1, got top_k={self.top_k!r}.")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(unknown_name("sampler", self.sampler, SAMPLERS))
+        pruner = "none" if self.pruner in (None, "") else self.pruner
+        if pruner not in PRUNERS:
+            raise ConfigError(unknown_name("pruner", str(pruner), PRUNERS))
+        object.__setattr__(self, "pruner", pruner)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def plan_stages(
+    strategy: str,
+    *,
+    epochs: int,
+    budget_epochs: int | None,
+    trials: int | None,
+    pruner: str | None,
+    stages: Sequence[Stage | Mapping[str, Any]] | None,
+) -> list[Stage]:
+    """The stages of a strategy, with trial counts or budget shares filled in."""
+    if strategy not in STRATEGIES:
+        raise ConfigError(unknown_name("strategy", strategy, STRATEGIES))
+    if budget_epochs is not None and (not isinstance(budget_epochs, int) or budget_epochs < 1):
+        raise ConfigError(f"budget_epochs must be an integer >= 1, got budget_epochs={budget_epochs!r}.")
+    if trials is not None and (not isinstance(trials, int) or trials < 1):
+        raise ConfigError(f"trials must be an integer >= 1, got trials={trials!r}.")
+    if stages is not None:
+        if strategy != "coarse_to_fine":
+            raise ConfigError(f"stages are for strategy='coarse_to_fine', not {strategy!r}.")
+        plan = [s if isinstance(s, Stage) else Stage(**dict(s)) for s in stages]
+        if not plan:
+            raise ConfigError("stages is empty; give at least one stage or leave it out for the default.")
+        return _fill(plan, budget_epochs, trials)
+    if strategy != "coarse_to_fine":
+        sampler = {"random": "random", "grid": "grid", "bayes": "tpe"}[strategy]
+        if budget_epochs is not None and budget_epochs < epochs:
+            raise ConfigError(
+                f"budget_epochs={budget_epochs} is less than one trial of {epochs} epochs; raise the budget."
+            )
+        count = trials if trials is not None else (None if budget_epochs is not None else DEFAULT_TRIALS)
+        return [Stage(epochs=epochs, trials=count, share=1.0, sampler=sampler, pruner=pruner or "none")]
+    lengths = _c2f_lengths(epochs)
+    inner = pruner or "median"
+    plan = [
+        Stage(epochs=n, sampler="random" if i == 0 else "tpe", pruner="none" if n == 1 else inner)
+        for i, n in enumerate(lengths)
+    ]
+    if budget_epochs is None and trials is None:
+        trials = C2F_TRIALS
+    return _fill(plan, budget_epochs, trials)
+
+
+def _c2f_lengths(epochs: int) -> list[int]:
+    """1 epoch, then about 5 (never more than half the full length), then the full length."""
+    middle = max(2, min(5, epochs // 2))
+    lengths = [1] + ([middle] if middle < epochs else []) + ([epochs] if epochs > 1 else [])
+    return lengths if len(lengths) > 1 else [1, 1]
+
+
+def _fill(plan: list[Stage], budget_epochs: int | None, trials: int | None) -> list[Stage]:
+    """Give every stage a budget share and/or a trial count from the totals (shares that are set are kept)."""
+    n = len(plan)
+    shares = _default_shares(C2F_EPOCH_SHARES, n)
+    out = []
+    for i, stage in enumerate(plan):
+        share = stage.share if stage.share is not None else (shares[i] if budget_epochs is not None else None)
+        count = stage.trials
+        if count is None and trials is not None:
+            count = max(1, round(trials * _default_shares(C2F_TRIAL_SHARES, n)[i]))
+        out.append(replace(stage, share=share, trials=count))
+    if budget_epochs is None and any(s.trials is None for s in out):
+        raise ConfigError("give budget_epochs, trials, or a trial count for every stage.")
+    return out
+
+
+def _default_shares(shares: Sequence[float], n: int) -> list[float]:
+    if n == len(shares):
+        return list(shares)
+    return [1.0 / n] * n
+
+
+def stage_budget(plan: Sequence[Stage], index: int, budget_epochs: int | None, spent_before: int) -> int | None:
+    """Epochs stage ``index`` (0-based) may spend: its cumulative share minus what earlier stages spent."""
+    if budget_epochs is None:
+        return None
+    if index == len(plan) - 1:
+        return max(0, budget_epochs - spent_before)
+    total = sum(s.share or 0.0 for s in plan) or 1.0
+    cumulative = sum((s.share or 0.0) for s in plan[: index + 1]) / total
+    return max(0, math.floor(cumulative * budget_epochs) - spent_before)
+
+
+def default_top_k(finished: int, top_k: int | None) -> int:
+    """The number of top trials the next stage narrows around: 20% of the stage, at least 3."""
+    return top_k if top_k is not None else max(3, round(0.2 * finished))

@@ -1,0 +1,261 @@
+"""A worker (lecture H7): keep taking trials of the current stage, train, report every epoch, record.
+
+Workers never plan. They read the stage the master published in the study, run one trial at a time
+through ``study.optimize(n_trials=1)`` (so Optuna's heartbeat runs while a trial trains), and wait when
+the stage is full until the master publishes the next stage or says the search is done. Each trial's
+folder is renamed at the end to hold its validation accuracy: ``trials/0042_val0.9751/`` (plus
+``_pruned`` or ``_diverged``), with ``history.json`` (its statistics) and ``checkpoints/best.pt`` inside.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from babysit.errors import BabysitError
+from babysit.hpsearch import _ledger
+from babysit.hpsearch._errors import SearchError
+from babysit.hpsearch._objective import SearchTrial
+from babysit.hpsearch._storage import HEARTBEAT_INTERVAL_S, make_storage
+from babysit.hpsearch._view import StageSampler, make_pruner, make_sampler
+from babysit.hpsearch.space import space_from_dict
+
+log = logging.getLogger("babysit")
+MAX_FAILURES = 3  # this many failed trials in a row (errors, not dead workers) stop the search
+
+
+@dataclass
+class WorkerSpec:
+    """Everything a worker process needs (picklable: sent to spawned processes)."""
+
+    url: str | None
+    study_name: str
+    objective: Any  # a ConfigObjective or a module-level callable
+    search_dir: str | None
+    seed: int = 0
+    index: int = 0  # the worker's number on this machine: samplers are seeded apart
+    threads: int | None = None  # torch threads per worker (cores / workers)
+    heartbeat_interval: int = HEARTBEAT_INTERVAL_S
+    parent_pid: int | None = None  # a local worker stops when its master is gone
+    idle_timeout_s: float | None = None  # a joining worker gives up after waiting this long for work
+    poll_s: float = 0.25
+    parallel: bool = False  # other workers share the study (TPE then uses constant liar)
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class _Surplus(Exception):
+    """The stage was already full when this trial started (another worker won the race)."""
+
+
+class _Runner:
+    """The Optuna objective a worker optimizes: one babysit trial."""
+
+    def __init__(self, spec: WorkerSpec, stages: Callable[[], list[dict[str, Any]]]) -> None:
+        self.spec = spec
+        self.stages = stages
+        self.fatal: BaseException | None = None
+        self.last_outcome: str | None = None
+        self.last_error: str | None = None
+
+    def __call__(self, ot: Any) -> float:
+        self.last_outcome, self.last_error = "failed", None
+        try:
+            return self._run(ot)
+        except (_Surplus, optuna.TrialPruned, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if self.last_error is None:  # failed before the objective ran: a bug of the search itself
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.error("trial %d could not start: %s", ot.number, self.last_error)
+            raise
+
+    def _run(self, ot: Any) -> float:
+        index = ot.user_attrs["stage"]
+        stage = next(s for s in self.stages() if s["index"] == index)
+        system_attrs = ot.storage.get_trial(ot._trial_id).system_attrs
+        if "failed_trial" not in system_attrs:  # a re-queued trial takes the place of the one that died
+            trials = ot.study.get_trials(deepcopy=False)
+            if not _ledger.has_room(trials, stage, before=ot.number):
+                ot.set_user_attr(_ledger.RESULT, {"outcome": "surplus"})
+                self.last_outcome = "surplus"
+                raise _Surplus(f"stage {index} was full when trial {ot.number} started")
+        ot.set_user_attr("worker", worker_id())
+        params = {name: p.suggest(ot, name) for name, p in space_from_dict(stage["space"]).items()}
+        folder = None if self.spec.search_dir is None else Path(self.spec.search_dir) / "trials" / f"{ot.number:04d}"
+        trial = SearchTrial(
+            ot, params=params, stage=index, epochs=stage["epochs"], run_dir=folder, pruning=stage["pruner"] != "none"
+        )
+        started = time.perf_counter()
+        try:
+            value = self.spec.objective(params, trial)
+        except KeyboardInterrupt:
+            self._finish(ot, trial, "interrupted", started)
+            raise
+        except BabysitError as exc:
+            self.fatal = exc
+            self._finish(ot, trial, "failed", started, error=str(exc))
+            raise
+        except Exception as exc:
+            self._finish(ot, trial, "failed", started, error=f"{type(exc).__name__}: {exc}")
+            log.warning("trial %d failed: %s", ot.number, self.last_error)
+            raise
+        if value is None or not math.isfinite(float(value)):
+            trial.mark_diverged()
+        if trial.diverged:
+            self._finish(ot, trial, "diverged", started)
+            raise optuna.TrialPruned(f"diverged after {trial.epochs_run} epochs")
+        if trial.pruned and trial.epochs_run < trial.epochs:  # pruned after its last epoch = trained in full
+            self._finish(ot, trial, "pruned", started)
+            raise optuna.TrialPruned(f"pruned after {trial.epochs_run} epochs")
+        self._finish(ot, trial, "complete", started, value=float(value))
+        return float(value)
+
+    def _finish(
+        self, ot: Any, trial: SearchTrial, outcome: str, started: float, *, value: float | None = None,
+        error: str | None = None,
+    ) -> None:
+        self.last_outcome, self.last_error = outcome, error
+        best = value if value is not None else trial.best_reported
+        epochs = trial.epochs_run or (trial.epochs if outcome == "complete" else 0)
+        attrs: dict[str, Any] = {
+            "outcome": outcome, "epochs_run": epochs, "duration_s": round(time.perf_counter() - started, 3),
+        }
+        if best is not None and math.isfinite(best):
+            attrs["best_val_acc"] = best
+        if error is not None:
+            attrs["error"] = error[:2000]
+        folder = trial.run_dir
+        if folder is not None and folder.is_dir() and outcome != "interrupted":
+            named = folder.with_name(_folder_name(ot.number, best, outcome))
+            folder.rename(named)
+            folder = named
+        if folder is not None and folder.is_dir():
+            attrs["run_dir"] = str(folder.relative_to(Path(self.spec.search_dir or ".")))
+        ot.set_user_attr(_ledger.RESULT, attrs)
+
+
+def _folder_name(number: int, best: float | None, outcome: str) -> str:
+    """``0042_val0.9751`` (+ ``_pruned`` / ``_diverged`` / ``_failed``): the lecture's accuracy in the name."""
+    val = "nan" if best is None or not math.isfinite(best) else f"{best:.4f}"
+    suffix = "" if outcome == "complete" else f"_{outcome}"
+    return f"{number:04d}_val{val}{suffix}"
+
+
+def current_stage(attrs: dict[str, Any]) -> dict[str, Any] | None:
+    stages = attrs.get(_ledger.STAGES) or []
+    return stages[-1] if stages and stages[-1].get("status") == "running" else None
+
+
+def runnable(trials: list[Any], stage: dict[str, Any]) -> bool:
+    """Whether the stage has room, or a re-queued trial of it waits."""
+    waiting = any(
+        t.state == optuna.trial.TrialState.WAITING and t.user_attrs.get("stage") == stage["index"] for t in trials
+    )
+    return waiting or _ledger.has_room(trials, stage)
+
+
+def work(
+    spec: WorkerSpec, *, storage: Any = None, in_process: bool = False, on_trial: Callable[[], None] | None = None
+) -> int:
+    """Run trials until the search is done (a worker) or, ``in_process``, until the current stage is full.
+
+    Returns the number of trials this call ran. Raises the objective's BabysitError (bad config or data)
+    and SearchError after ``MAX_FAILURES`` failed trials in a row; both are also written into the study so
+    that the master and the other workers stop.
+    """
+    storage = storage if storage is not None else make_storage(spec.url, heartbeat_interval=spec.heartbeat_interval)
+    base = _wait_for_study(storage, spec)
+    if base is None:
+        return 0
+    runner = _Runner(spec, lambda: base.user_attrs.get(_ledger.STAGES) or [])
+    studies: dict[int, Any] = {}
+    ran = failures = 0
+    idle_since = time.monotonic()
+    while True:
+        attrs = base.user_attrs
+        if attrs.get(_ledger.ERROR) or attrs.get(_ledger.DONE) or _orphaned(spec):
+            return ran
+        stage = current_stage(attrs)
+        if stage is None or not runnable(base.get_trials(deepcopy=False), stage):
+            if in_process:
+                return ran
+            if spec.idle_timeout_s is not None and time.monotonic() - idle_since > spec.idle_timeout_s:
+                log.info("worker %s: no work for %.0f s; stopping", worker_id(), spec.idle_timeout_s)
+                return ran
+            time.sleep(spec.poll_s)
+            continue
+        idle_since = time.monotonic()
+        study = studies.get(stage["index"])
+        if study is None:
+            study = studies[stage["index"]] = _stage_study(storage, spec, stage)
+        runner.fatal = None
+        study.optimize(runner, n_trials=1, catch=(Exception,), gc_after_trial=False)
+        ran += 1
+        if runner.fatal is not None:
+            base.set_user_attr(_ledger.ERROR, str(runner.fatal))
+            raise runner.fatal
+        failures = failures + 1 if runner.last_outcome == "failed" else 0
+        if failures >= MAX_FAILURES:
+            message = f"{failures} trials in a row failed; the last with {runner.last_error}"
+            base.set_user_attr(_ledger.ERROR, message)
+            raise SearchError(message + ". Fix the objective and run the same search again to resume.")
+        if on_trial is not None:
+            on_trial()
+
+
+def _stage_study(storage: Any, spec: WorkerSpec, stage: dict[str, Any]) -> Any:
+    space = space_from_dict(stage["space"])
+    seed = (spec.seed * 1009 + stage["index"] * 101 + spec.index) % 2**31
+    inner = make_sampler(stage["sampler"], seed=seed, space=space, trials=stage.get("trials"), parallel=spec.parallel)
+    return optuna.load_study(
+        study_name=spec.study_name, storage=storage,
+        sampler=StageSampler(inner, stage["index"], stage["epochs"]),
+        pruner=make_pruner(stage["pruner"], epochs=stage["epochs"]),
+    )
+
+
+def _wait_for_study(storage: Any, spec: WorkerSpec) -> Any:
+    """Load the study, waiting (up to the idle timeout) for a master to create it."""
+    started = time.monotonic()
+    while True:
+        try:
+            return optuna.load_study(study_name=spec.study_name, storage=storage)
+        except KeyError:
+            if spec.idle_timeout_s is not None and time.monotonic() - started > spec.idle_timeout_s:
+                log.warning("worker: no study %r appeared in %.0f s; stopping", spec.study_name, spec.idle_timeout_s)
+                return None
+            time.sleep(max(spec.poll_s, 1.0))
+
+
+def _orphaned(spec: WorkerSpec) -> bool:
+    return spec.parent_pid is not None and os.getppid() != spec.parent_pid
+
+
+def worker_main(spec: WorkerSpec) -> None:
+    """Entry point of a worker process: quiet logs, a share of the cores, exit 1 on a fatal error."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    if spec.threads:
+        import torch
+
+        torch.set_num_threads(spec.threads)
+    try:
+        work(spec)
+    except BabysitError as exc:
+        print(f"babysit worker {worker_id()}: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

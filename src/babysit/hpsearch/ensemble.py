@@ -1,0 +1,84 @@
+"""Ensembles of a search's top models (lecture E1): average their predicted probabilities on the test split.
+
+The search itself only ever looked at the validation split; this is the one place the test split is used,
+once, after the search, to report how the top-K models do alone and together.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from babysit.hpsearch._errors import SearchError
+from babysit.hpsearch.results import SearchResult, TrialRecord
+
+log = logging.getLogger("babysit")
+
+
+def evaluate_ensemble(result: SearchResult, k: int) -> dict[str, Any]:
+    """Test accuracy of each of the top-``k`` trials and of their averaged softmax probabilities.
+
+    Needs a config search with a folder (each trial saved its config and best checkpoint there).
+    """
+    if not isinstance(k, int) or k < 1:
+        raise SearchError(f"ensemble needs K >= 1 models, got {k!r}.")
+    if result.search_dir is None:
+        raise SearchError("an ensemble needs the trials' checkpoints: run the search with a folder (search_dir).")
+    members = members_of(result, k)
+    if not members:
+        raise SearchError("no complete trial with a checkpoint to ensemble (was the objective a config?).")
+    if len(members) < k:
+        log.warning("only %d complete trials with checkpoints; the ensemble has %d models", len(members), len(members))
+    probabilities, rows, y = [], [], None
+    for member in members:
+        probs, y = _test_probabilities(result.search_dir / member.run_dir)
+        probabilities.append(probs)
+        rows.append({
+            "number": member.number, "stage": member.stage, "val_acc": member.value, "run_dir": member.run_dir,
+            "test_acc": _accuracy(probs, y),
+        })
+    mean = torch.stack(probabilities).mean(dim=0)
+    out = {
+        "k": len(members), "split": "test", "n_test": int(y.shape[0]),  # type: ignore[union-attr]
+        "test_acc": _accuracy(mean, y),
+        "best_member_test_acc": max(r["test_acc"] for r in rows),
+        "mean_member_test_acc": sum(r["test_acc"] for r in rows) / len(rows),
+        "members": rows,
+    }
+    log.info("ensemble of %d: test accuracy %.4f (members %.4f on average)", out["k"], out["test_acc"],
+             out["mean_member_test_acc"])
+    return out
+
+
+def _test_probabilities(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    from babysit import models
+    from babysit.config import load_config
+    from babysit.hpsearch._objective import load_data
+    from babysit.train import load_weights
+
+    cfg = load_config(folder / "config.toml")
+    bundle = load_data(cfg)
+    if bundle.test is None:
+        raise SearchError("the data has no test split to evaluate the ensemble on; set data.test_fraction > 0.")
+    model = models.build(
+        cfg.model.kind, input_shape=bundle.input_shape, num_classes=bundle.num_classes, **cfg.model_options()
+    )
+    load_weights(folder, model, "best")
+    model.eval()
+    X, y = bundle.test
+    with torch.no_grad():
+        probs = torch.softmax(model(X).float(), dim=1)  # (N, C)
+    return probs, y
+
+
+def _accuracy(probs: torch.Tensor, y: torch.Tensor) -> float:
+    return float((probs.argmax(dim=1) == y).float().mean())
+
+
+def members_of(result: SearchResult, k: int) -> list[TrialRecord]:
+    """The trials an ensemble of ``k`` would use."""
+    ranked = sorted(result.trials, key=lambda t: t.value or 0.0, reverse=True)
+    return [t for t in ranked if t.state == "complete" and t.run_dir is not None][:k]

@@ -1,0 +1,298 @@
+"""What a search leaves: one record per trial, the stages, the warnings, the best settings, ``search.json``.
+
+``search.json`` in the search folder is what the report draws (validation accuracy against each
+hyperparameter on its own scale, stages coloured, warnings listed); ``SearchResult.load(folder)`` reads it
+back. Its schema is written out in :func:`SearchResult.to_dict`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from optuna.trial import TrialState
+
+from babysit._io import read_json, write_json_atomic
+from babysit.findings import Finding
+from babysit.hpsearch import _ledger
+from babysit.hpsearch.space import Param, Range, space_from_dict, space_to_dict
+
+SEARCH_FILE = "search.json"
+FORMAT = 1
+STATES = ("complete", "pruned", "diverged", "failed", "running", "waiting")
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial of a search, detached from the study (optuna's FrozenTrial idea, in babysit's words).
+
+    Attributes:
+        number: the trial's number in the study.
+        params: the hyperparameters it trained with.
+        value: its best validation accuracy (None when it failed before an epoch, or still runs).
+        state: ``complete``, ``pruned``, ``diverged``, ``failed``, ``running`` or ``waiting``.
+        stage: the stage it belongs to (1 = the coarsest).
+        epochs: epochs it trained (pruned and diverged trials stop early).
+        planned_epochs: epochs it was given.
+        curve: validation accuracy after each epoch (None where not reported).
+        worker: ``host:pid`` of the process that ran it.
+        duration_s: wall time of the trial.
+        run_dir: its folder (checkpoint + statistics; the name holds the validation accuracy), or None.
+        retry_of: the number of the failed trial this one re-runs, or None.
+        requeued: True for a failed trial whose worker died and which was queued again.
+        error: why it failed, when it did.
+    """
+
+    number: int
+    params: dict[str, Any]
+    value: float | None
+    state: str
+    stage: int | None
+    epochs: int
+    planned_epochs: int | None = None
+    curve: list[float | None] = field(default_factory=list)
+    worker: str | None = None
+    duration_s: float | None = None
+    run_dir: str | None = None
+    retry_of: int | None = None
+    requeued: bool = False
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def record_from_trial(trial: Any, retried: set[int]) -> TrialRecord:
+    """Read one Optuna FrozenTrial into a TrialRecord."""
+    attrs = trial.user_attrs
+    result = _ledger.result_of(trial)
+    outcome = result.get("outcome")
+    if trial.state == TrialState.RUNNING:
+        state = "running"
+    elif trial.state == TrialState.WAITING:
+        state = "waiting"
+    elif trial.state == TrialState.COMPLETE:
+        state = "complete"
+    elif trial.state == TrialState.PRUNED:
+        state = "diverged" if outcome == "diverged" else "pruned"
+    else:
+        state = "failed"
+    value: float | None
+    if state == "complete":
+        value = float(trial.value)
+    else:
+        value = result.get("best_val_acc")
+        if value is None and trial.intermediate_values:
+            value = max(trial.intermediate_values.values())
+    steps = trial.intermediate_values
+    curve = [steps.get(e) for e in range(1, int(max(steps)) + 1)] if steps else []
+    return TrialRecord(
+        number=trial.number,
+        params=dict(trial.params),
+        value=None if value is None or not math.isfinite(value) else float(value),
+        state=state,
+        stage=attrs.get("stage"),
+        epochs=_ledger.epochs_spent(trial),
+        planned_epochs=attrs.get("epochs"),
+        curve=curve,
+        worker=attrs.get("worker"),
+        duration_s=result.get("duration_s"),
+        run_dir=result.get("run_dir"),
+        retry_of=trial.system_attrs.get("failed_trial"),
+        requeued=trial.number in retried,
+        error=result.get("error"),
+    )
+
+
+def records_from_study(trials: Sequence[Any]) -> list[TrialRecord]:
+    """Every trial that trained or tried to (surplus trials, which never trained, are left out)."""
+    retried = _ledger.retried_numbers(trials)
+    return [
+        record_from_trial(t, retried) for t in trials if _ledger.outcome_of(t) != "surplus"
+    ]
+
+
+def best_record(records: Sequence[TrialRecord]) -> TrialRecord | None:
+    """The best finished trial: highest validation accuracy among complete trials (longer runs win ties)."""
+    for states in (("complete",), ("pruned", "diverged")):
+        scored = [r for r in records if r.state in states and r.value is not None]
+        if scored:
+            return max(scored, key=lambda r: (r.value, r.epochs, -r.number))
+    return None
+
+
+def top_records(records: Sequence[TrialRecord], stage: int, k: int) -> list[TrialRecord]:
+    """The ``k`` best trials of a stage (complete ones first, then pruned ones)."""
+    mine = [r for r in records if r.stage == stage and r.value is not None]
+    ranked = sorted(
+        mine, key=lambda r: (r.state == "complete", r.state != "diverged", r.value, -r.number), reverse=True
+    )
+    return ranked[:k]
+
+
+@dataclass
+class SearchResult:
+    """What :func:`babysit.search` returns.
+
+    Attributes:
+        best_params: the hyperparameters of the best trial.
+        best_value: its validation accuracy.
+        trials: every trial, as :class:`TrialRecord`.
+        warnings: findings of the search, e.g. ``best_at_range_edge`` (lecture H4).
+        stages: one dict per stage (its ranges, epochs, budget, best trial, findings).
+        space: the ranges as given.
+        best_config: for a config objective, the config dict with the best values and full training length.
+        search_dir: the search folder (None for an in-memory search).
+        ensemble: the ``--ensemble K`` evaluation on the test split, when asked for.
+    """
+
+    best_params: dict[str, Any]
+    best_value: float | None
+    trials: list[TrialRecord]
+    warnings: list[Finding]
+    stages: list[dict[str, Any]]
+    space: dict[str, Param]
+    strategy: str
+    study_name: str
+    storage: str
+    budget_epochs: int | None = None
+    seed: int = 0
+    done: bool = True
+    best_config: dict[str, Any] | None = None
+    search_dir: Path | None = None
+    ensemble: dict[str, Any] | None = None
+
+    @property
+    def best_trial(self) -> TrialRecord | None:
+        return best_record(self.trials)
+
+    @property
+    def epochs_used(self) -> int:
+        return sum(t.epochs for t in self.trials)
+
+    def __repr__(self) -> str:
+        value = "n/a" if self.best_value is None else f"{self.best_value:.4f}"
+        return (
+            f"SearchResult(strategy={self.strategy!r}, trials={len(self.trials)}, epochs={self.epochs_used}, "
+            f"best_value={value}, best_params={self.best_params}, warnings={len(self.warnings)})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``search.json`` record::
+
+            {"format": 1, "strategy": str, "study": {"name": str, "storage": str (password hidden)},
+             "status": "done" | "running", "budget_epochs": int | null, "epochs_used": int, "seed": int,
+             "space": {param: {"kind": "loguniform"|"uniform"|"int"|"logint"|"choice", "scale": "log"|
+                       "linear"|"categorical", "low", "high" (ranges) | "options" (choice), ["limits"]}},
+             "stages": [{"index": 1, "epochs", "trials", "budget_epochs", "sampler", "pruner", "top_k",
+                         "space": {...}, "status", "n_trials", "epochs_used", "best": {"number", "value",
+                         "params"} | null, "top": [numbers], "findings": [Finding dicts],
+                         "next_space": {...} | null}],
+             "trials": [TrialRecord dicts: {"number", "params", "value", "state", "stage", "epochs",
+                        "planned_epochs", "curve", "worker", "duration_s", "run_dir", "retry_of",
+                        "requeued", "error"}],
+             "warnings": [Finding dicts], "best": {"number", "params", "value", "stage", "epochs",
+             "run_dir"} | null, "best_config": {...} | null, "ensemble": {...} | null}
+        """
+        best = self.best_trial
+        return {
+            "format": FORMAT,
+            "strategy": self.strategy,
+            "study": {"name": self.study_name, "storage": self.storage},
+            "status": "done" if self.done else "running",
+            "budget_epochs": self.budget_epochs,
+            "epochs_used": self.epochs_used,
+            "seed": self.seed,
+            "space": space_to_dict(self.space),
+            "stages": self.stages,
+            "trials": [t.to_dict() for t in self.trials],
+            "warnings": [w.to_dict() for w in self.warnings],
+            "best": None if best is None else {
+                "number": best.number, "params": best.params, "value": best.value, "stage": best.stage,
+                "epochs": best.epochs, "run_dir": best.run_dir,
+            },
+            "best_config": self.best_config,
+            "ensemble": self.ensemble,
+        }
+
+    def save(self, folder: str | Path | None = None) -> Path:
+        """Write ``search.json`` (atomically) into ``folder`` (default: the search folder)."""
+        target = Path(folder) if folder is not None else self.search_dir
+        if target is None:
+            raise ValueError("an in-memory search has no folder; pass save(folder=...).")
+        path = target / SEARCH_FILE
+        write_json_atomic(path, self.to_dict())
+        return path
+
+    @classmethod
+    def load(cls, folder: str | Path) -> SearchResult:
+        """Read the ``search.json`` a search wrote into ``folder``."""
+        path = Path(folder) / SEARCH_FILE
+        from babysit.hpsearch._errors import SearchError
+
+        if not path.is_file():
+            raise SearchError(f"no {SEARCH_FILE} in {str(folder)!r}: is it a search folder? Run babysit search first.")
+        data = read_json(path)
+        trials = [TrialRecord(**t) for t in data.get("trials", [])]
+        best = best_record(trials)
+        return cls(
+            best_params={} if best is None else dict(best.params),
+            best_value=None if best is None else best.value,
+            trials=trials,
+            warnings=[Finding(**w) for w in data.get("warnings", [])],
+            stages=list(data.get("stages", [])),
+            space=space_from_dict(data["space"]),
+            strategy=data.get("strategy", "?"),
+            study_name=data.get("study", {}).get("name", "?"),
+            storage=data.get("study", {}).get("storage", "?"),
+            budget_epochs=data.get("budget_epochs"),
+            seed=data.get("seed", 0),
+            done=data.get("status") == "done",
+            best_config=data.get("best_config"),
+            search_dir=Path(folder),
+            ensemble=data.get("ensemble"),
+        )
+
+    def table(self, top: int | None = 20) -> Any:
+        """A rich table of the trials, best first (``top`` rows; None for all)."""
+        return trials_table(self.trials, self.space, top=top)
+
+
+def format_value(param: Param | None, value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(param, Range) and param.integer:
+        return str(int(value))
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def short_names(space: Mapping[str, Any]) -> dict[str, str]:
+    """Column headers: the last part of each dotted key (``optimizer.lr`` -> ``lr``) where that is unique."""
+    last = [name.rsplit(".", 1)[-1] for name in space]
+    return {name: short if last.count(short) == 1 else name for name, short in zip(space, last)}
+
+
+def trials_table(records: Sequence[TrialRecord], space: Mapping[str, Param], *, top: int | None = 20) -> Any:
+    """Trials sorted by validation accuracy: stage, state, epochs, accuracy and every hyperparameter."""
+    from rich.table import Table
+
+    ranked = sorted(records, key=lambda r: (r.value is not None, r.value or 0.0, r.epochs), reverse=True)
+    shown = ranked if top is None else ranked[:top]
+    title = f"trials ({len(shown)} of {len(records)}, best first)"
+    table = Table(title=title)
+    for column in ("#", "stage", "state", "epochs", "val acc", *short_names(space).values()):
+        table.add_column(column, justify="right")
+    styles = {"pruned": "dim", "diverged": "red", "failed": "red", "running": "cyan", "waiting": "cyan"}
+    for r in shown:
+        table.add_row(
+            str(r.number), str(r.stage or "–"), r.state, str(r.epochs),
+            "–" if r.value is None else f"{r.value:.4f}",
+            *(format_value(space.get(name), r.params.get(name)) for name in space),
+            style=styles.get(r.state),
+        )
+    return table

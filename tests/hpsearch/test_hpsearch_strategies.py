@@ -1,0 +1,141 @@
+"""Strategies, budgets, pruning and the trial protocol, on cheap synthetic objectives (in memory)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import babysit
+from babysit.errors import ConfigError
+from babysit.hpsearch import SearchError, SearchResult, Stage
+from babysit.hpsearch.toys import Peak, failing
+
+SPACE = {"lr": babysit.space.loguniform(1e-5, 1.0), "reg": babysit.space.loguniform(1e-7, 1e-1)}
+OBJECTIVE = Peak(log={"lr": 1e-2, "reg": 1e-4})
+
+
+@pytest.mark.parametrize("strategy", ["random", "grid", "bayes", "coarse_to_fine"])
+def test_every_strategy_stays_within_the_epoch_budget(strategy: str) -> None:
+    result = babysit.search(OBJECTIVE, SPACE, strategy=strategy, budget_epochs=120, epochs=10, progress=False)
+    # the budget caps the epochs of all trials together, and most of it is used (a grid: 3 x 3 points)
+    assert (90 if strategy == "grid" else 100) <= result.epochs_used <= 120
+    assert result.best_value is not None and result.best_value == max(
+        t.value for t in result.trials if t.state == "complete")
+    assert set(result.best_params) == set(SPACE)
+
+
+def test_grid_visits_points_evenly_spaced_in_log_scale() -> None:
+    result = babysit.search(Peak(log={"lr": 1e-2}), {"lr": babysit.space.loguniform(1e-4, 1.0)}, strategy="grid",
+                            trials=5, epochs=1, progress=False)
+    # 5 points, one per decade, each once
+    assert sorted(round(math.log10(t.params["lr"]), 6) for t in result.trials) == [-4, -3, -2, -1, 0]
+
+
+def test_coarse_to_fine_trains_short_then_long_and_keeps_every_trial() -> None:
+    seen: list[tuple[int, int]] = []
+
+    def objective(params: dict[str, Any], trial: Any) -> float:
+        seen.append((trial.stage, trial.epochs))
+        return OBJECTIVE(params, trial)
+
+    result = babysit.search(objective, SPACE, budget_epochs=200, epochs=10, progress=False)
+    # the lecture's stages: ~1 epoch, ~5 epochs, full length; every trial stays in the result
+    assert sorted(set(seen)) == [(1, 1), (2, 5), (3, 10)]
+    assert Counter(t.stage for t in result.trials) == Counter(stage for stage, _ in seen)
+    assert [s["epochs"] for s in result.stages] == [1, 5, 10]
+    assert all(s["status"] == "done" for s in result.stages)
+    # stage 1 spends its share (20%) on many short trials
+    assert result.stages[0]["n_trials"] == 40
+
+
+def test_trials_cap_splits_over_stages() -> None:
+    result = babysit.search(OBJECTIVE, SPACE, trials=20, epochs=4, progress=False)
+    # 60% / 25% / 15% of the trials, and the stages are 1, 2, 4 epochs long
+    assert [s["n_trials"] for s in result.stages] == [12, 5, 3]
+    assert [s["epochs"] for s in result.stages] == [1, 2, 4]
+
+
+@pytest.mark.parametrize("pruner", ["median", "successive_halving"])
+def test_pruned_trials_stop_early_and_are_visible(pruner: str) -> None:
+    result = babysit.search(OBJECTIVE, SPACE, strategy="random", trials=30, epochs=9, pruner=pruner, progress=False)
+    pruned = [t for t in result.trials if t.state == "pruned"]
+    # some trials were stopped early, after reporting fewer epochs than planned
+    assert pruned and all(t.epochs < 9 and len(t.curve) == t.epochs for t in pruned)
+    assert result.epochs_used < 30 * 9
+
+
+def test_diverged_trials_stop_early_and_are_marked() -> None:
+    objective = Peak(log={"lr": 1e-2}, diverge_above={"lr": 0.1})
+    result = babysit.search(objective, {"lr": babysit.space.loguniform(1e-4, 1.0)}, strategy="random", trials=20,
+                            epochs=5, progress=False)
+    diverged = [t for t in result.trials if t.state == "diverged"]
+    # trials with lr > 0.1 explode (NaN after epoch 1): stopped at epoch 2 and shown as diverged
+    assert diverged and all(t.params["lr"] > 0.1 and t.epochs == 2 for t in diverged)
+    assert all(t.params["lr"] <= 0.1 for t in result.trials if t.state == "complete")
+
+
+def test_custom_stages_and_validation() -> None:
+    stages = [Stage(epochs=1, trials=8), Stage(epochs=3, trials=4, sampler="tpe", top_k=2)]
+    result = babysit.search(OBJECTIVE, SPACE, stages=stages, progress=False)
+    # the stages as given: 8 one-epoch trials, then 4 three-epoch trials; stage 2 keeps its top 2 (top_k=2)
+    assert [(s["epochs"], s["n_trials"], len(s["top"])) for s in result.stages] == [(1, 8, 3), (3, 4, 2)]
+    with pytest.raises(ConfigError, match="unknown strategy 'coarse'"):
+        babysit.search(OBJECTIVE, SPACE, strategy="coarse")
+    with pytest.raises(ConfigError, match="budget_epochs=5 is less than one trial of 10 epochs"):
+        babysit.search(OBJECTIVE, SPACE, strategy="random", budget_epochs=5, epochs=10)
+    with pytest.raises(ConfigError, match="unknown sampler"):
+        Stage(epochs=1, sampler="cmaes")
+
+
+def test_a_failing_objective_stops_the_search_with_its_error() -> None:
+    # three failed trials in a row end the search with the objective's error
+    with pytest.raises(SearchError, match="3 trials in a row failed.*always fails"):
+        babysit.search(failing, SPACE, strategy="random", trials=10, progress=False)
+
+
+def test_search_json_is_written_and_reads_back(tmp_path: Path) -> None:
+    result = babysit.search(OBJECTIVE, SPACE, budget_epochs=60, epochs=4, search_dir=tmp_path, progress=False)
+    data = json.loads((tmp_path / "search.json").read_text())
+    # the schema the report reads: trials, stages, warnings, space, best
+    assert {"trials", "stages", "warnings", "space", "best", "strategy", "budget_epochs"} <= set(data)
+    assert set(data["trials"][0]) >= {"number", "params", "value", "state", "stage", "epochs", "curve"}
+    assert data["space"]["lr"] == {"kind": "loguniform", "low": 1e-5, "high": 1.0, "scale": "log"}
+    assert data["best"]["value"] == result.best_value and data["status"] == "done"
+    loaded = SearchResult.load(tmp_path)
+    assert loaded.best_params == result.best_params and len(loaded.trials) == len(result.trials)
+
+
+def test_resuming_a_finished_search_trains_nothing_more(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    first = babysit.search(OBJECTIVE, SPACE, strategy="random", trials=6, epochs=2, search_dir=tmp_path,
+                           progress=False)
+    again = babysit.search(_counting(calls), SPACE, strategy="random", trials=6, epochs=2, search_dir=tmp_path,
+                           study_name="Peak", progress=False)
+    # the same folder and settings: the stored trials come back, no trial runs again
+    assert calls == [] and [t.number for t in again.trials] == [t.number for t in first.trials]
+    with pytest.raises(SearchError, match="different search.*trials"):
+        babysit.search(OBJECTIVE, SPACE, strategy="random", trials=9, epochs=2, search_dir=tmp_path, progress=False)
+
+
+def _counting(calls: list[int]) -> Any:
+    def objective(params: dict[str, Any], trial: Any) -> float:
+        calls.append(trial.number)
+        return 0.5
+
+    return objective
+
+
+def test_trial_report_rejects_non_numbers() -> None:
+    def objective(params: dict[str, Any], trial: Any) -> float:
+        trial.report(1, "good")
+        return 1.0
+
+    # a ConfigError from the objective stops the search at once (bad input, not a flaky trial)
+    with pytest.raises(ConfigError, match="needs a number"):
+        babysit.search(objective, SPACE, strategy="random", trials=3, progress=False)
