@@ -13,3 +13,15 @@ def digits():
     from babysit import data
 
     return data.load("digits", seed=0)
+
+
+@pytest.fixture(scope="session")
+def full_demo(tmp_path_factory):
+    """`babysit demo` end to end (all five stages, full length), run once for every test that reads it."""
+    from typer.testing import CliRunner
+
+    from babysit.cli import app
+
+    runs = tmp_path_factory.mktemp("demo-runs")
+    result = CliRunner().invoke(app, ["demo", "--runs-dir", str(runs), "--no-progress"], env={"COLUMNS": "200"})
+    return runs, result

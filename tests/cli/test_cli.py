@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from babysit.cli import app
@@ -90,18 +91,28 @@ def test_resume_without_run_exits_2(tmp_path: Path) -> None:
     assert "no run to resume" in result.output
 
 
-def test_demo_short(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["demo", "--runs-dir", str(tmp_path), "--epochs", "3", "--no-progress"])
+def test_demo_short_without_search(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--runs-dir", str(tmp_path), "--epochs", "3", "--no-search", "--no-progress"])
     assert result.exit_code == 0, result.output
     h = History.load(tmp_path / "demo")
     # three epochs of the demo MLP already classify most digits
     assert h.best_val_acc > 0.9
+    # the gradient check and sanity stages ran first and their results are in the run and its report
+    assert h.sections["gradcheck"]["ok"] and h.sections["sanity"]["ok"]
+    assert (tmp_path / "demo" / "report.html").is_file()
+    assert not (tmp_path / "demo-search").exists()
 
 
-def test_full_demo_reaches_97_percent(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["demo", "--runs-dir", str(tmp_path), "--no-progress"])
+def test_full_demo_runs_every_stage_and_reaches_97_percent(full_demo) -> None:
+    runs, result = full_demo
     assert result.exit_code == 0, result.output
-    h = History.load(tmp_path / "demo")
+    for stage in ("1. gradient check", "2. sanity checks", "3. hyperparameter search", "4. training", "5. report"):
+        assert stage in result.output
+    h = History.load(runs / "demo")
     # the acceptance bar of the foundation issue: >= 97% validation accuracy on digits
     assert h.best_val_acc >= 0.97
     assert h.epochs[-1]["val_acc"] >= 0.97
+    # the final model was trained with the search's best settings, and the report shows the search
+    best = h.sections["search"]["best"]["params"]
+    assert h.meta["config"]["optimizer"]["lr"] == pytest.approx(best["optimizer.lr"])
+    assert (runs / "demo" / "report.html").is_file() and (runs / "demo-search" / "search.json").is_file()

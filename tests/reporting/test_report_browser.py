@@ -13,20 +13,16 @@ import re
 from pathlib import Path
 
 from _report_browser import Browser, find_chromium
-from typer.testing import CliRunner
-
-from babysit.cli import app
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("BABYSIT_TEST_ARTIFACTS", REPO / "build" / "test-artifacts"))
-DEMO_EPOCHS = "8"  # enough for every figure of the demo; the full 30 epochs add time, not coverage
 
 
-def test_the_demo_report_in_headless_chromium(tmp_path: Path) -> None:
-    chromium = find_chromium()  # before the demo runs: fails at once in CI when the browser is missing
-    result = CliRunner().invoke(app, ["demo", "--runs-dir", str(tmp_path), "--epochs", DEMO_EPOCHS, "--no-progress"])
+def test_the_demo_report_in_headless_chromium(full_demo) -> None:
+    chromium = find_chromium()  # fails in CI when the browser is missing
+    runs, result = full_demo  # the whole demo (gradient check, sanity, search, training), run once per session
     assert result.exit_code in (0, 1), result.output  # 1: the demo ran and found a problem; still a report
-    page = tmp_path / "demo" / "report.html"
+    page = runs / "demo" / "report.html"
     assert page.is_file(), result.output
     source = page.read_text(encoding="utf-8")
 

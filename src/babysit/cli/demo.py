@@ -1,11 +1,17 @@
 """``babysit demo``: the whole lecture as one command on the built-in digits data.
 
-Stages so far: train the digits MLP with Nesterov momentum and step decay, then print the summary.
-(Gradient check, sanity checks, search and the report join as their stages land; see ARCHITECTURE.md.)
+Stages, in the lecture's order, each printing what it found:
+  1. gradient check of the demo model, data loss and L2 apart      (L-G)
+  2. sanity checks: initial loss, regularization, overfit 20 digits (L-S)
+  3. a short coarse-to-fine search of lr, L2, width and momentum   (L-H)
+  4. the final training with the best settings, every layer watched (L-U L-A L-B), and its diagnosis
+  5. the report: one HTML page with all of the above               (L-B1..B6)
 """
 
 from __future__ import annotations
 
+import copy
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +19,8 @@ import typer
 
 from babysit.cli._common import EXIT_OK, EXIT_PROBLEM, console, friendly_errors, print_run_summary
 
-# The same run as examples/digits_mlp.toml (a test keeps the two equal).
+# The same run as examples/digits_mlp.toml (a test keeps the two equal): what the demo trains when the
+# search is skipped, and the base config the search varies.
 DEMO_CONFIG: dict[str, Any] = {
     "name": "demo",
     "seed": 0,
@@ -23,6 +30,7 @@ DEMO_CONFIG: dict[str, Any] = {
     "optimizer": {"name": "nesterov", "lr": 0.05, "momentum": 0.9},
     "schedule": {"name": "step", "every": 10, "factor": 0.5},
 }
+SEARCH_BUDGET_EPOCHS = 120  # all trials of the demo's search together
 
 
 def register(app: typer.Typer) -> None:
@@ -31,27 +39,84 @@ def register(app: typer.Typer) -> None:
 
 
 def demo_command(
-    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where the demo's run folder goes."),
-    epochs: int = typer.Option(None, "--epochs", help="Train this many epochs instead of 30.", min=1),
-    overwrite: bool = typer.Option(
-        True, "--overwrite/--keep", help="Replace the previous demo run (default) or keep it."
-    ),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where the demo's run folders go."),
+    epochs: int = typer.Option(None, "--epochs", help="Train the final model this many epochs instead of 30.", min=1),
+    search: bool = typer.Option(True, "--search/--no-search", help="Run the coarse-to-fine search stage."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Run the lecture end to end on the built-in digits data (1,797 real 8x8 handwritten digits)."""
     from babysit.config import config_from_dict
+
+    started = time.perf_counter()
+    raw = {**copy.deepcopy(DEMO_CONFIG), "runs_dir": str(runs_dir)}
+    with friendly_errors():
+        console.rule("[bold]babysit demo[/]: the CS231n learning process on 1,797 real handwritten digits")
+        cfg = config_from_dict(raw, source="demo")
+        sections = {"gradcheck": _stage_gradcheck(cfg), "sanity": _stage_sanity(cfg)}
+        if search:
+            raw, sections["search"] = _stage_search(raw, runs_dir, progress)
+        if epochs is not None:
+            raw["train"] = {**raw["train"], "epochs": epochs}
+        history = _stage_train(config_from_dict(raw, source="demo"), progress)
+        report_path = _stage_report(history, sections)
+    console.rule(f"done in {time.perf_counter() - started:.0f} s")
+    console.print(f"report: [bold]{report_path}[/]  (open it in a browser; `babysit report {history.run_dir}` redraws it)")
+    raise typer.Exit(EXIT_OK if history.status == "completed" else EXIT_PROBLEM)
+
+
+def _stage_gradcheck(cfg: Any) -> dict[str, Any]:
+    from babysit.cli.gradcheck import report_table, run_gradcheck_target
+    from babysit.train.from_config import gradcheck_target
+
+    console.rule("[bold]1. gradient check[/] (L-G): centered differences in float64, data loss and L2 apart")
+    model, loss_fn, X, y, *reg = gradcheck_target(cfg)
+    report = run_gradcheck_target(model, loss_fn, X, y, regularization=reg[0] if reg else None)
+    console.print(report_table(report))
+    return report.to_dict()
+
+
+def _stage_sanity(cfg: Any) -> dict[str, Any]:
+    from babysit import sanity
+    from babysit.cli.sanity import print_sanity
+    from babysit.train.from_config import prepare
+
+    console.rule("[bold]2. sanity checks[/] (L-S): before training on everything")
+    prepared = prepare(cfg)
+    report = sanity.run(prepared.model, cfg.train.loss, prepared.bundle, regularization=cfg.train.reg)
+    print_sanity(report)
+    return report.to_dict()
+
+
+def _stage_search(raw: dict[str, Any], runs_dir: Path, progress: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    from babysit.cli.search import print_search_summary
+    from babysit.hpsearch.demo import run_demo_search
+
+    console.rule("[bold]3. hyperparameter search[/] (L-H): log ranges, coarse (1 epoch) to fine (longer runs)")
+    result = run_demo_search(runs_dir, budget_epochs=SEARCH_BUDGET_EPOCHS, progress=progress, config=raw)
+    print_search_summary(result, top=8)
+    best = result.best_config or raw
+    return {**best, "name": raw["name"], "runs_dir": raw["runs_dir"]}, result.to_dict()
+
+
+def _stage_train(cfg: Any, progress: bool) -> Any:
+    from babysit.cli.diagnose import print_findings
     from babysit.train.from_config import train_from_config
 
-    raw = {**DEMO_CONFIG, "runs_dir": str(runs_dir)}
-    if epochs is not None:
-        raw["train"] = {**raw["train"], "epochs": epochs}
-    with friendly_errors():
-        cfg = config_from_dict(raw, source="demo")
-        console.rule("[bold]babysit demo[/]: digits, a 2-layer ReLU MLP, Nesterov momentum, step decay")
-        console.print(
-            f"stage [bold]train[/]: {cfg.train.epochs} epochs, batch {cfg.train.batch_size}, "
-            f"lr {cfg.optimizer.lr} halved every {cfg.schedule.every} epochs, L2 {cfg.train.reg}"
-        )
-        history = train_from_config(cfg, overwrite=overwrite, progress=progress)
+    console.rule("[bold]4. training[/] (L-U L-A L-B): the best settings, every layer watched")
+    console.print(
+        f"{cfg.train.epochs} epochs, batch {cfg.train.batch_size}, {cfg.optimizer.name} lr {cfg.optimizer.lr:.3g}, "
+        f"L2 {cfg.train.reg:.3g}, hidden {cfg.model.hidden}", highlight=False,
+    )
+    history = train_from_config(cfg, overwrite=True, progress=progress)
     print_run_summary(history, console.print)
-    raise typer.Exit(EXIT_OK if history.status == "completed" else EXIT_PROBLEM)
+    print_findings(history.findings)
+    return history
+
+
+def _stage_report(history: Any, sections: dict[str, Any]) -> Path:
+    import babysit
+
+    console.rule("[bold]5. report[/] (L-B1..B6): the lecture's plots and every finding on one page")
+    history.sections.update(sections)
+    history.save()
+    return babysit.report(history.run_dir)
