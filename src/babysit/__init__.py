@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 from babysit import data as data
 from babysit import diagnose as diagnose
+from babysit import gradcheck as gradcheck
 from babysit import losses as losses
 from babysit import models as models
 from babysit import optim as optim
@@ -19,6 +20,7 @@ from babysit import schedules as schedules
 from babysit import space as space
 from babysit import train as train
 from babysit.errors import BabysitError as BabysitError
+from babysit.findings import Finding as Finding
 from babysit.history import History as History
 from babysit.hpsearch import search as search
 from babysit.monitors import Monitor as Monitor
@@ -27,12 +29,14 @@ from babysit.train import fit as fit
 
 __all__ = [
     "BabysitError",
+    "Finding",
     "History",
     "Monitor",
     "__version__",
     "data",
     "diagnose",
     "fit",
+    "gradcheck",
     "losses",
     "models",
     "optim",
