@@ -197,3 +197,16 @@ def test_ema_of_weights_is_evaluated_and_resumed(digits, tmp_path) -> None:
     h2 = babysit.fit(_mlp(digits, hidden=[32]), digits, epochs=4, run_dir=tmp_path / "b", resume=True, **kw)
     # the average is checkpointed, so a resumed run averages exactly as the uninterrupted one
     assert [e["val_loss_ema"] for e in h2.epochs] == [e["val_loss_ema"] for e in h.epochs]
+
+
+def test_fit_tensorboard_writes_event_files(digits, tmp_path) -> None:
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    babysit.fit(_mlp(digits, hidden=[16]), digits, epochs=2, run_dir=tmp_path, tensorboard=True, progress=False)
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    # one scalar point per epoch, readable by TensorBoard itself
+    tags = events.Tags()["scalars"]
+    assert tags, events.Tags()
+    assert len(events.Scalars(tags[0])) == 2

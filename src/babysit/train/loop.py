@@ -84,6 +84,7 @@ def fit(
     seed: int = 0,
     progress: bool | None = None,
     ema_decay: float | None = None,
+    tensorboard: bool | str | Path = False,
     callbacks: Sequence[Callable[[History], bool | None]] = (),
     config: dict[str, Any] | None = None,
 ) -> History:
@@ -117,6 +118,8 @@ def fit(
         progress: show a progress bar; None shows it when stderr is a terminal.
         ema_decay: also keep an exponential moving average of the weights (lecture E1, e.g. 0.999) and
             record its validation numbers as ``val_loss_ema`` / ``val_acc_ema``; saved in checkpoints.
+        tensorboard: also write scalars and per-layer histograms as TensorBoard event files, into
+            ``<run_dir>/tensorboard`` (True) or the folder given; needs the ``tensorboard`` package.
         callbacks: called with the History after every epoch (after the checkpoint); one that returns
             True stops the run with status ``stopped`` (a search prunes trials this way).
         config: the config this run was made from, stored in the history's meta.
@@ -178,6 +181,8 @@ def fit(
         history.status, history.stop_reason = "running", None
         log.info("resuming %s after epoch %d", folder, payload["epoch"])
     setup.monitor, own_monitor = _attach_monitor(monitor, model, opt, history, compiled=compile)
+    own_callbacks = _tensorboard_logger(tensorboard, folder)
+    callbacks = [*callbacks, *own_callbacks]
 
     # --- the loop ----------------------------------------------------------------------------------------
     first_epoch = len(history.epochs) + 1
@@ -219,6 +224,8 @@ def fit(
         finally:
             if own_monitor:
                 setup.monitor.close()  # type: ignore[union-attr]
+            for callback in own_callbacks:
+                callback.close()  # TensorBoard flushes its event file
 
     # --- diagnosis: the findings go into the History (and the run folder) --------------------------------
     if setup.monitor is not None:
@@ -384,6 +391,20 @@ def _attach_monitor(
         monitor.bind(history)
         return monitor, False
     raise ConfigError(f"monitor must be True, False, a dict of Monitor settings or a babysit.Monitor, got {monitor!r}.")
+
+
+def _tensorboard_logger(tensorboard: bool | str | Path, folder: Path | None) -> list[Any]:
+    """A TensorBoard epoch callback when asked for: into ``<run_dir>/tensorboard`` or the folder given."""
+    if tensorboard is False or tensorboard is None:
+        return []
+    if tensorboard is True:
+        if folder is None:
+            raise ConfigError("tensorboard=True needs run_dir (the event files go to <run_dir>/tensorboard); "
+                              "or pass tensorboard='some/folder'.")
+        tensorboard = folder / "tensorboard"
+    from babysit.reporting import TensorBoardLogger
+
+    return [TensorBoardLogger(Path(tensorboard))]
 
 
 def _ema_model(model: nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
