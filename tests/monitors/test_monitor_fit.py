@@ -24,7 +24,7 @@ def _fit(model, bundle, **kw):
 
 def test_monitor_true_records_every_layer_into_the_run_folder(digits, tmp_path) -> None:
     model = _mlp(digits, hidden=[32, 16])
-    h = _fit(model, digits, run_dir=tmp_path)
+    h = _fit(model, digits, run_dir=tmp_path, epochs=7)  # 119 steps: sampled at 1 and 101
     saved = History.load(tmp_path)
     # layers in forward order, the documented key scheme, sampled every DEFAULT_EVERY steps from step 1
     assert [x["name"] for x in saved.layers] == ["fc1", "act1", "fc2", "act2", "fc3"]

@@ -52,7 +52,7 @@ def _reference_step(model, opt, X, y):
 def test_statistics_match_the_slow_reference(make_opt) -> None:
     model = _net()
     opt = make_opt(model.parameters())
-    monitor = Monitor(model, opt, every=1, sample_size=K, histograms_every=0, watch_eval=False)
+    monitor = Monitor(model, opt, every=1, sample_size=K, histograms_every=1, watch_eval=False)
     references = []
     for step in range(3):
         X, y = _batch(step)

@@ -21,9 +21,9 @@ def _first_bad_step(history: History) -> tuple[int, float] | None:
     """The first step whose loss is NaN/inf, or that exploded past ``LOSS_EXPLODE`` x the first loss."""
     losses = history.steps.get("loss", [])
     start = _facts.initial_loss(history)
+    limit = T.LOSS_EXPLODE * start if start is not None and start > 0 else math.inf
     for i, x in enumerate(losses):
-        if v.is_bad(x) or (start is not None and start > 0 and isinstance(x, (int, float))
-                           and x > T.LOSS_EXPLODE * start):
+        if isinstance(x, (int, float)) and not x <= limit:  # NaN, inf, or past the limit
             return i + 1, float(x)
     return None
 
@@ -185,7 +185,9 @@ def noise_level(history: History) -> tuple[float, int] | None:
         level = max(statistics.median(values), 0.1 * (start or 0.0))
         if len(values) >= 8 and level > 0:
             diffs = [b - a for a, b in zip(values, values[1:])]
-            levels.append(statistics.pstdev(diffs) / math.sqrt(2) / level)
+            mean = sum(diffs) / len(diffs)
+            spread = math.sqrt(max(sum(d * d for d in diffs) / len(diffs) - mean * mean, 0.0))
+            levels.append(spread / math.sqrt(2) / level)
     return (statistics.median(levels), len(levels)) if levels else None
 
 

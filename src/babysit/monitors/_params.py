@@ -1,14 +1,18 @@
-"""Per-parameter statistics around ``optimizer.step()``: gradients before it, the update it took after it.
+"""Per-parameter statistics around ``optimizer.step()``: the weights before it, the update it took, the gradients.
 
 The weights are copied just before the step and compared just after, so the update/weight ratio (lecture
-B4) is the step the optimizer really took, right for Adam, momentum and weight decay alike. Gradients
-that backward delivered during the step are summed by tensor hooks, which tells a gradient left over from
-an earlier step (``zero_grad`` missing) from this step's own.
+B4) is the step the optimizer really took, right for Adam, momentum and weight decay alike. Gradients are
+read after the step: an optimizer given a closure (L-BFGS, Lightning) runs backward inside ``step()``, and
+``step()`` leaves ``.grad`` as it was. What backward delivered during the step to one bias (the last
+Linear/Conv layer's) is summed from the gradient of that layer's *output* (``dL/db = sum dL/dz``), which
+tells a gradient left over from an earlier step (``zero_grad`` missing) from this step's own. (A hook on
+the parameter itself would do too, but a parameter keeps a trace of every hook ever put on it and every
+later backward pays for it; the output is a new tensor each step.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -17,23 +21,18 @@ from babysit.monitors import _stats
 
 
 class ParameterProbe:
-    """Armed for one sampled step: collects gradient, weight and update statistics as (keys, vector) chunks."""
+    """Armed for one sampled step: writes gradient, weight and update statistics into a Sample."""
 
-    def __init__(self, named: list[tuple[str, nn.Parameter]], optimized: set[int], histograms: bool,
-                 emit: Callable[[_stats.Chunk], None], emit_histogram: Callable[[str, Tensor], None]) -> None:
-        self.named = named
-        self.optimized = optimized
-        self.histograms = histograms
-        self.emit, self.emit_histogram = emit, emit_histogram
+    def __init__(self, named: list[tuple[str, nn.Parameter]], watched: nn.Parameter | None, histograms: bool,
+                 sample: _stats.Sample, emit_histogram: Callable[[str, Tensor], None]) -> None:
+        self.named, self.watched, self.histograms = named, watched, histograms
+        self.sample, self.emit_histogram = sample, emit_histogram
         self.incoming: dict[int, Tensor] = {}
         self.before: list[Tensor] | None = None
         self.handles: list[torch.utils.hooks.RemovableHandle] = []
 
     def arm(self, optimizer: torch.optim.Optimizer | None) -> None:
-        """Hook backward (incoming gradients) and, when there is an optimizer, its step."""
-        for _, p in self.named:
-            if id(p) in self.optimized:
-                self.handles.append(p.register_hook(self._collector(id(p))))
+        """Hook the optimizer's step (before: copy the weights; after: measure)."""
         if optimizer is not None:
             self.handles.append(optimizer.register_step_pre_hook(self._before_step))
             self.handles.append(optimizer.register_step_post_hook(self._after_step))
@@ -45,12 +44,24 @@ class ParameterProbe:
         self.incoming.clear()
         self.before = None
 
-    def _collector(self, key: int) -> Callable[[Tensor], None]:
-        def collect(grad: Tensor) -> None:
-            seen = self.incoming.get(key)
-            self.incoming[key] = grad.detach() if seen is None else seen + grad.detach()
+    def watch_output(self, output: Tensor, channel_dim: int) -> None:
+        """Sum what backward delivers to the watched bias, from the gradient of its layer's output."""
+        if self.watched is None or not output.requires_grad:
+            return
+        dims = [d for d in range(output.dim()) if d != channel_dim % output.dim()]
+        key = id(self.watched)
 
-        return collect
+        def collect(grad: Tensor) -> None:
+            part = grad.detach().sum(dim=dims) if dims else grad.detach()
+            seen = self.incoming.get(key)
+            self.incoming[key] = part if seen is None else seen + part
+
+        output.register_hook(collect)
+
+    def new_forward(self) -> None:
+        """A forward pass begins: a gradient set to None since the last one means zero_grad ran in between."""
+        if self.watched is not None and self.watched.grad is None:
+            self.incoming.clear()
 
     @torch.no_grad()
     def _before_step(self, optimizer: torch.optim.Optimizer, args: object, kwargs: object) -> None:
@@ -58,38 +69,27 @@ class ParameterProbe:
 
     @torch.no_grad()
     def _after_step(self, optimizer: torch.optim.Optimizer, args: object, kwargs: object) -> None:
-        """Gradients are read after the step: an optimizer given a closure (L-BFGS, Lightning) runs backward
-        inside ``step()``, and ``step()`` itself leaves ``.grad`` as it was."""
         if self.before is None:
             return
         self._gradients()
         if self.named:
             now = [p.detach() for _, p in self.named]
-            update = _stats.norms(torch._foreach_sub(now, self.before))
-            weight = _stats.norms(self.before)
-            names = [name for name, _ in self.named]
-
-            def finish(raw: Sequence[float]) -> list[float]:
-                m = len(names)
-                ratios = [u / w if w > 0 else float("nan") for u, w in zip(raw[:m], raw[m:])]
-                return list(raw[m:]) + ratios
-
-            keys = [f"weight/{n}/norm" for n in names] + [f"ratio/{n}" for n in names]
-            self.emit(_stats.Chunk(keys, torch.cat([update, weight]), finish))
+            update = torch.stack(torch._foreach_norm(torch._foreach_sub(now, self.before)))
+            weight = torch.stack(torch._foreach_norm(self.before))
+            self.sample.updates([name for name, _ in self.named], update, weight)
         self.before = None
 
     def _gradients(self) -> None:
-        names, grads, pairs = [], [], []
+        names, grads = [], []
         for name, p in self.named:
             if p.grad is not None:
                 names.append(name)
                 grads.append(p.grad.detach())
-                if id(p) in self.incoming:
-                    pairs.append((grads[-1], self.incoming[id(p)]))
         if grads:
-            self.emit(_stats.gradient_chunk(names, grads))
-        if pairs:
-            self.emit(_stats.carry_chunk([g for g, _ in pairs], [i for _, i in pairs]))
+            self.sample.gradients(names, grads, std=self.histograms)
+        w = self.watched
+        if w is not None and w.grad is not None and id(w) in self.incoming:
+            self.sample.carry(w.grad.detach(), self.incoming[id(w)])
         if self.histograms:
             for name, g in zip(names, grads):
                 if g.dim() > 1:

@@ -1,10 +1,11 @@
-"""The statistics of one sampled step: raw sums on the device (few kernels), finished on the host.
+"""The statistics of one sampled step: raw sums on the device (few kernels), decoded on the host.
 
-Each function returns a :class:`Chunk`: series keys, a float64 vector of raw sums that stays on the
-device, and a host-side ``finish`` that turns the sums into the recorded values once the vector has been
-copied over (one transfer per epoch for everything). Plain sums are much cheaper than ``var_mean`` or
-``std`` per tensor, and float64 sums neither overflow for exploding activations nor underflow for
-vanishing ones. Formulas (lecture B4, B5):
+A :class:`Sample` collects, for one sampled step, 0-d tensors (per-layer sums) and small vectors
+(per-parameter norms) without reading any of them, plus a host-side *spec* per entry. At the step's end
+they are stacked into one device vector that waits for the epoch's readout (one transfer for the whole
+epoch), where :func:`decode` turns the raw sums into the recorded values. Plain sums are much cheaper than
+``var_mean`` or ``std`` per tensor, and float64 sums neither overflow for exploding activations nor
+underflow for vanishing ones. Formulas (lecture B4, B5):
 
 - mean and std of a layer's output over a sub-sample of the batch: ``mean = S1/n``,
   ``std = sqrt(S2/n - mean^2)`` from ``S1 = sum y`` and ``S2 = sum y^2``;
@@ -12,32 +13,157 @@ vanishing ones. Formulas (lecture B4, B5):
   positive over the sub-sample, ``mean_u [max_{n,h,w} y[n,u,h,w] <= 0]``;
 - saturated fraction of a tanh/sigmoid layer: the share of its *inputs* (pre-activations) beyond
   ``+-SATURATION_INPUT`` (DeepDiagnosis' criterion; tanh(5) = 0.9999, sigmoid(5) = 0.993);
+- gradient std of a parameter from its norm and sum: ``std^2 = |g|^2/n - (sum g / n)^2`` (on the sampled
+  steps that also keep histograms);
 - update/weight ratio: ``||W_after - W_before|| / ||W_before||`` around ``optimizer.step()``, the step
-  Adam or momentum actually took, not ``lr * ||dW||``.
+  Adam or momentum actually took, not ``lr * ||dW||``;
+- ``grad/carry``: the share of ``.grad`` not explained by this step's backward, ``min_c ||g - c i|| / ||g||``
+  with ``i`` what backward delivered (the best scale ``c``, so loss scaling does not count):
+  ``carry^2 = 1 - <g, i>^2 / (|g|^2 |i|^2)``; a missing ``zero_grad`` leaves earlier gradients in ``g``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import Tensor
 
 SATURATION_INPUT = 5.0  # |pre-activation| beyond which tanh/sigmoid count as saturated (DeepDiagnosis)
 HISTOGRAM_VALUES = 1024  # values kept per histogram snapshot until the epoch's readout
-CARRY_ELEMENTS = 1 << 20  # gradient values compared by the zero_grad check
 F64 = torch.float64
 
 
-@dataclass
-class Chunk:
-    """Raw values of one sampled step on the device, and how to finish them on the host."""
+class Sample:
+    """Device values of one sampled step, in order, and the specs that decode them.
 
-    keys: list[str]
-    values: Tensor  # (m,) float64, on the device
-    finish: Callable[[Sequence[float]], list[float]] | None = None  # m raw values -> len(keys) values
+    ``scalars`` are 0-d tensors (stacked at the end), ``vectors`` 1-d ones (concatenated after them);
+    each spec is ``(kind, payload, scalars_taken, vector_values_taken)``.
+    """
+
+    __slots__ = ("scalars", "specs", "vectors")
+
+    def __init__(self) -> None:
+        self.scalars: list[Tensor] = []
+        self.vectors: list[Tensor] = []
+        self.specs: list[tuple[str, Any, int, int]] = []
+
+    def layer(self, name: str, y: Tensor, pre: Tensor | None, *, dead: bool, saturating: bool) -> None:
+        """``act/<name>/mean|std`` (+ ``dead`` for ReLUs, ``saturated`` for tanh/sigmoid) of a sub-sampled output."""
+        s = self.scalars
+        s.append(torch.sum(y, dtype=F64))
+        s.append(torch.sum(torch.square(y), dtype=F64))
+        units = 0
+        if dead:
+            peak = y.amax(dim=(0, *range(2, y.dim()))) if y.dim() > 1 else y.amax()  # (units,): max per unit
+            s.append(torch.sum(peak <= 0, dtype=F64))
+            units = max(peak.numel(), 1)
+        npre = 0
+        if saturating and pre is not None:
+            s.append(torch.sum(pre.abs() > SATURATION_INPUT, dtype=F64))
+            npre = max(pre.numel(), 1)
+        self.specs.append(("layer", (name, max(y.numel(), 1), units, npre), 2 + bool(units) + bool(npre), 0))
+
+    def inputs(self, x: Tensor) -> None:
+        """``input/mean|std`` of the (sub-sampled) model input."""
+        self.scalars += [torch.sum(x, dtype=F64), torch.sum(torch.square(x), dtype=F64)]
+        self.specs.append(("input", max(x.numel(), 1), 2, 0))
+
+    def outputs(self, scores: Tensor) -> None:
+        """``output/min|max|rowsum_err``: probabilities have min >= 0, max <= 1 and rows summing to 1."""
+        low, high = torch.aminmax(scores)
+        self.scalars += [low, high]
+        if scores.dim() == 2:
+            self.scalars.append((torch.sum(scores, dim=1, dtype=F64) - 1).abs().amax())
+        else:
+            self.scalars.append(torch.full((), math.nan, dtype=F64, device=scores.device))
+        self.specs.append(("output", None, 3, 0))
+
+    def gradients(self, names: list[str], grads: list[Tensor], *, std: bool) -> None:
+        """``grad/<p>/norm`` of every parameter with a gradient (one fused kernel), and ``grad/<p>/std`` when
+        ``std`` (one more kernel per tensor, so only on the steps that keep histograms too)."""
+        self.vectors.append(torch.stack(torch._foreach_norm(grads)))
+        if std:
+            self.vectors.append(torch.stack([torch.sum(g, dtype=F64) for g in grads]))
+        sizes = [max(g.numel(), 1) for g in grads] if std else None
+        self.specs.append(("grads", (names, sizes), 0, (2 if std else 1) * len(grads)))
+
+    def carry(self, grad: Tensor, incoming: Tensor) -> None:
+        """``grad/carry`` of one tensor (a missing ``zero_grad`` shows in every one)."""
+        g, i = grad.reshape(-1).to(F64), incoming.reshape(-1).to(F64)
+        self.vectors.append(torch.stack([torch.dot(g, i), torch.dot(g, g), torch.dot(i, i)]))
+        self.specs.append(("carry", None, 0, 3))
+
+    def updates(self, names: list[str], update_norms: Tensor, weight_norms: Tensor) -> None:
+        """``weight/<p>/norm`` and ``ratio/<p>`` = update norm / weight norm."""
+        self.vectors += [update_norms, weight_norms]
+        self.specs.append(("update", names, 0, 2 * len(names)))
+
+    def scalar(self, key: str, value: Tensor) -> None:
+        self.scalars.append(value.reshape(()))
+        self.specs.append(("scalar", key, 1, 0))
+
+    def extend(self, other: Sample) -> None:
+        self.scalars += other.scalars
+        self.vectors += other.vectors
+        self.specs += other.specs
+
+    def pack(self) -> Tensor:
+        """All values as one float64 device vector: the scalars stacked, then the vectors."""
+        parts = ([torch.stack(self.scalars).to(F64)] if self.scalars else []) + [v.to(F64) for v in self.vectors]
+        return torch.cat(parts) if len(parts) > 1 else parts[0]
+
+
+def _std(sq_sum: float, total: float, n: int) -> float:
+    var = sq_sum / n - (total / n) ** 2
+    return math.sqrt(max(var, 0.0)) if math.isfinite(var) else math.nan
+
+
+def decode(specs: list[tuple[str, Any, int, int]], scalars: Iterator[float],
+           vectors: Iterator[float]) -> Iterator[tuple[str, float]]:
+    """Turn raw sums back into ``(series key, value)`` pairs, in the order the specs were written."""
+    for kind, payload, _, taken in specs:
+        if kind == "layer":
+            name, n, units, npre = payload
+            s1, s2 = next(scalars), next(scalars)
+            yield f"act/{name}/mean", s1 / n
+            yield f"act/{name}/std", _std(s2, s1, n)
+            if units:
+                yield f"act/{name}/dead", next(scalars) / units
+            if npre:
+                yield f"act/{name}/saturated", next(scalars) / npre
+        elif kind == "input":
+            s1, s2 = next(scalars), next(scalars)
+            yield "input/mean", s1 / payload
+            yield "input/std", _std(s2, s1, payload)
+        elif kind == "output":
+            yield "output/min", next(scalars)
+            yield "output/max", next(scalars)
+            yield "output/rowsum_err", next(scalars)
+        elif kind == "scalar":
+            yield payload, next(scalars)
+        elif kind == "grads":
+            names, sizes = payload
+            values = [next(vectors) for _ in range(taken)]
+            norms, sums = values[: len(names)], values[len(names) :]
+            for i, (name, nrm) in enumerate(zip(names, norms)):
+                yield f"grad/{name}/norm", nrm
+                if sizes is not None:
+                    yield f"grad/{name}/std", _std(nrm * nrm, sums[i], sizes[i])
+        elif kind == "carry":
+            dot, g2, i2 = next(vectors), next(vectors), next(vectors)
+            if g2 > 0 and i2 > 0:
+                yield "grad/carry", math.sqrt(max(0.0, 1.0 - dot * dot / (g2 * i2)))
+            else:
+                yield "grad/carry", 0.0 if g2 == 0 else math.nan
+        elif kind == "update":
+            values = [next(vectors) for _ in range(taken)]
+            m = len(payload)
+            for name, update, weight in zip(payload, values[:m], values[m:]):
+                yield f"weight/{name}/norm", weight
+                yield f"ratio/{name}", update / weight if weight > 0 else math.nan
 
 
 def first_tensor(value: object) -> Tensor | None:
@@ -47,114 +173,6 @@ def first_tensor(value: object) -> Tensor | None:
     if isinstance(value, (tuple, list)) and value and isinstance(value[0], Tensor):
         return value[0]
     return None
-
-
-def subsample(x: Tensor, k: int) -> Tensor:
-    """The first ``k`` examples of a batch (batches are shuffled, so a random sub-sample), detached."""
-    x = x.detach()
-    return x[:k] if x.dim() > 0 and x.shape[0] > k else x
-
-
-def _moments(n: int) -> Callable[[Sequence[float]], list[float]]:
-    def finish(raw: Sequence[float]) -> list[float]:
-        mean = raw[0] / n
-        var = raw[1] / n - mean * mean
-        std = math.sqrt(max(var, 0.0)) if math.isfinite(var) else float("nan")
-        return [mean, std, *raw[2:]]
-
-    return finish
-
-
-def layer_chunk(name: str, y: Tensor, pre: Tensor | None, *, dead: bool, saturating: bool) -> Chunk:
-    """``act/<name>/mean|std`` (+ ``dead`` for ReLUs, ``saturated`` for tanh/sigmoid) of a sub-sampled output."""
-    n = max(y.numel(), 1)
-    keys = [f"act/{name}/mean", f"act/{name}/std"]
-    raw = [torch.sum(y, dtype=F64), torch.sum(torch.square(y), dtype=F64)]
-    divisors: list[int] = []
-    if dead:
-        dims = (0, *range(2, y.dim())) if y.dim() > 1 else (0,)
-        peak = y.amax(dim=dims)  # (units,): the largest output of each unit over examples and positions
-        keys.append(f"act/{name}/dead")
-        raw.append(torch.sum(peak <= 0, dtype=F64))
-        divisors.append(max(peak.numel(), 1))
-    if saturating and pre is not None:
-        keys.append(f"act/{name}/saturated")
-        raw.append(torch.sum(pre.abs() > SATURATION_INPUT, dtype=F64))
-        divisors.append(max(pre.numel(), 1))
-    moments = _moments(n)
-
-    def finish(values: Sequence[float]) -> list[float]:
-        head = moments(values[:2])
-        return head + [v / d for v, d in zip(values[2:], divisors)]
-
-    return Chunk(keys, torch.stack(raw), finish)
-
-
-def input_chunk(x: Tensor) -> Chunk:
-    """``input/mean|std`` of the (sub-sampled) model input."""
-    raw = torch.stack([torch.sum(x, dtype=F64), torch.sum(torch.square(x), dtype=F64)])
-    return Chunk(["input/mean", "input/std"], raw, _moments(max(x.numel(), 1)))
-
-
-def output_chunk(scores: Tensor) -> Chunk:
-    """``output/min|max|rowsum_err``: probabilities have min >= 0, max <= 1 and rows summing to 1."""
-    low, high = torch.aminmax(scores)
-    if scores.dim() == 2:
-        err = (torch.sum(scores, dim=1, dtype=F64) - 1).abs().amax()
-    else:
-        err = torch.full((), float("nan"), dtype=F64, device=scores.device)
-    return Chunk(["output/min", "output/max", "output/rowsum_err"], torch.stack([low.to(F64), high.to(F64), err]))
-
-
-def norms(tensors: list[Tensor]) -> Tensor:
-    """L2 norm of each tensor as float64: one fused kernel per dtype/device group (``_foreach_norm``)."""
-    return torch.stack(torch._foreach_norm(tensors)).to(F64)
-
-
-def gradient_chunk(names: list[str], grads: list[Tensor]) -> Chunk:
-    """``grad/<p>/norm`` and ``grad/<p>/std`` (from the norm and the sum: ``std^2 = |g|^2/n - mean^2``)."""
-    sizes = [max(g.numel(), 1) for g in grads]
-    raw = torch.cat([norms(grads), torch.stack([torch.sum(g, dtype=F64) for g in grads])])
-    m = len(grads)
-
-    def finish(values: Sequence[float]) -> list[float]:
-        norm, total = values[:m], values[m:]
-        stds = []
-        for nrm, s, n in zip(norm, total, sizes):
-            var = nrm * nrm / n - (s / n) ** 2
-            stds.append(math.sqrt(max(var, 0.0)) if math.isfinite(var) else float("nan"))
-        return list(norm) + stds
-
-    return Chunk([f"grad/{n}/norm" for n in names] + [f"grad/{n}/std" for n in names], raw, finish)
-
-
-def carry_chunk(grads: list[Tensor], incoming: list[Tensor]) -> Chunk:
-    """``grad/carry``: share of ``.grad`` not explained by this step's backward (0 when ``zero_grad`` ran).
-
-    With ``g`` the gradients the optimizer sees and ``i`` the sum of what backward delivered this step,
-    ``carry = min_c ||g - c i|| / ||g||`` (the best scale ``c``, so loss scaling does not count):
-    ``carry^2 = 1 - <g, i>^2 / (|g|^2 |i|^2)``. A missing ``zero_grad`` leaves earlier gradients in ``g``.
-    Only the smallest tensors up to ``CARRY_ELEMENTS`` values are compared: a missing ``zero_grad``
-    shows in every tensor, and the copy stays small for large models.
-    """
-    order = sorted(range(len(grads)), key=lambda j: grads[j].numel())
-    chosen, total = [], 0
-    for j in order:
-        if chosen and total + grads[j].numel() > CARRY_ELEMENTS:
-            break
-        chosen.append(j)
-        total += grads[j].numel()
-    g = torch.cat([grads[j].reshape(-1) for j in chosen]).to(F64)
-    i = torch.cat([incoming[j].reshape(-1) for j in chosen]).to(F64)
-    raw = torch.stack([torch.dot(g, i), torch.dot(g, g), torch.dot(i, i)])
-
-    def finish(values: Sequence[float]) -> list[float]:
-        dot, g2, i2 = values
-        if not (g2 > 0 and i2 > 0):
-            return [0.0 if g2 == 0 else float("nan")]
-        return [math.sqrt(max(0.0, 1.0 - dot * dot / (g2 * i2)))]
-
-    return Chunk(["grad/carry"], raw, finish)
 
 
 def histogram_sample(x: Tensor) -> Tensor:

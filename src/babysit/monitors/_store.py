@@ -9,15 +9,15 @@ most one vector per sampled step of one epoch, plus ``HISTOGRAM_VALUES`` floats 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from babysit.history import History
-from babysit.monitors._stats import Chunk
+from babysit.monitors._stats import Sample, decode
 
 HISTOGRAM_BINS = 30
 # Activations with a known range get fixed edges, so snapshots of one layer line up bin by bin.
@@ -26,16 +26,16 @@ FIXED_RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0), "hardtanh": (-1.0, 1
 
 @dataclass
 class Row:
-    """One sampled step: its chunks' raw values concatenated into one device vector."""
+    """One sampled step: its packed device vector and the specs that decode it."""
 
     step: int
-    layout: list[tuple[list[str], int, Callable[[Sequence[float]], list[float]] | None]]  # keys, size, finish
+    specs: list[tuple[str, Any, int, int]]
+    scalars: int  # how many of the values are scalars (the rest are vector entries)
     values: Tensor
 
     @classmethod
-    def of(cls, step: int, chunks: list[Chunk]) -> Row:
-        layout = [(c.keys, c.values.numel(), c.finish) for c in chunks]
-        return cls(step, layout, torch.cat([c.values.reshape(-1) for c in chunks]))
+    def of(cls, step: int, sample: Sample) -> Row:
+        return cls(step, sample.specs, len(sample.scalars), sample.pack())
 
 
 @dataclass
@@ -57,11 +57,12 @@ def read_out(pending: Pending, history: History, *, max_points: int, max_histogr
     flat = torch.cat([v.detach().reshape(-1).to(torch.float64) for v in vectors]).cpu().tolist()  # the one copy
     offset = 0
     for row in pending.rows:
-        for keys, size, finish in row.layout:
-            raw = flat[offset : offset + size]
-            offset += size
-            for key, value in zip(keys, finish(raw) if finish is not None else raw):
-                _append(history.series, key, row.step, value, max_points)
+        n = row.values.numel()
+        values = flat[offset : offset + n]
+        offset += n
+        pairs = decode(row.specs, iter(values[: row.scalars]), iter(values[row.scalars :]))
+        for key, value in pairs:
+            _append(history.series, key, row.step, value, max_points)
     for step, key, activation, values in pending.histograms:
         n = values.numel()
         _append_histogram(history, key, step, activation, np.asarray(flat[offset : offset + n]), max_histograms)
@@ -91,8 +92,12 @@ def _append_histogram(
             low, high = low - 0.5, high + 0.5
     else:
         low, high = -1.0, 1.0
-    counts, edges = np.histogram(np.clip(finite, low, high), bins=HISTOGRAM_BINS, range=(low, high))
+    # fixed-width bins by index arithmetic: several times faster than np.histogram for 1024 values
+    width = (high - low) / HISTOGRAM_BINS
+    index = np.clip(((finite - low) / width).astype(np.int64), 0, HISTOGRAM_BINS - 1)
+    counts = np.bincount(index, minlength=HISTOGRAM_BINS)
+    edges = [low + i * width for i in range(HISTOGRAM_BINS)] + [high]
     snapshots = history.histograms.setdefault(key, [])
-    snapshots.append({"step": step, "edges": edges.tolist(), "counts": counts.tolist()})
+    snapshots.append({"step": step, "edges": edges, "counts": counts.tolist()})
     if len(snapshots) > cap:
         snapshots[:] = snapshots[::2]
