@@ -31,6 +31,9 @@ CASES = [
     ("loss falls", dict(train_loss=HEALTHY_LOSS), "loss_diverged", False),
     # lr_too_high (B2)
     ("drop then rise", dict(train_loss=[2.3, 0.8, 0.6, 0.9, 1.3, 1.6]), "lr_too_high", True),
+    # Adam lr 0.1 on digits (the zoo): the loss climbs back to 2x its lowest, still below 25% of its start
+    ("drop then climb back, below the plateau level", dict(train_loss=[3.1, 0.93, 0.71, 0.65, 0.57, 0.55, 0.73, 0.75,
+                                                                      1.02, 1.02]), "lr_too_high", True),
     ("drop then oscillate high", dict(train_loss=[2.3, 0.9, 0.8, 1.1, 0.8, 1.2, 0.85, 1.15]), "lr_too_high", True),
     ("drop then stall with big updates", dict(train_loss=[2.3, 1.0, 0.95, 0.94, 0.94, 0.94], series=_ratios(0.05)),
      "lr_too_high", True),

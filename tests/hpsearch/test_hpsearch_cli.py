@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from babysit.cli import app
 from babysit.config import load_config
-from babysit.hpsearch import SearchResult
+from babysit.hpsearch import SearchResult, run_demo_search
 
 runner = CliRunner()
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -103,3 +103,12 @@ def test_example_search_config_is_valid() -> None:
     # the example's space names real config keys and log ranges in values
     assert cfg.search is not None and cfg.search.space["optimizer.lr"] == {"loguniform": [1e-4, 1.0]}
     assert cfg.search.settings()["budget_epochs"] == 200
+
+
+def test_demo_search_gives_a_config_to_train(tmp_path: Path) -> None:
+    result = run_demo_search(tmp_path, budget_epochs=24, progress=False)
+    # a short coarse-to-fine search in <runs>/demo-search, and the demo config with the best values
+    assert (tmp_path / "demo-search" / "search.json").is_file() and len(result.stages) == 3
+    cfg = result.best_config
+    assert cfg["optimizer"]["lr"] == result.best_params["optimizer.lr"] and cfg["train"]["epochs"] == 10
+    assert cfg["model"]["hidden"] == result.best_params["model.hidden"]

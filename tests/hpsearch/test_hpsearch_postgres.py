@@ -18,6 +18,7 @@ import optuna
 import pytest
 
 import babysit
+from babysit.hpsearch import search_status
 from babysit.hpsearch._storage import make_storage
 from babysit.hpsearch.toys import Peak
 
@@ -26,7 +27,7 @@ URL = os.environ.get("BABYSIT_TEST_POSTGRES_URL", "postgresql://babysit:babysit@
 # A worker "on another machine": joins the study by URL and name, waits for the master's stages.
 JOIN = """
 import sys
-from babysit.hpsearch._search import join_search
+from babysit.hpsearch._join import join_search
 from babysit.hpsearch.toys import Peak
 if __name__ == "__main__":
     join_search(Peak(log={"lr": 1e-2}, sleep_s=0.03), storage=sys.argv[1], study_name=sys.argv[2],
@@ -59,6 +60,7 @@ def test_three_worker_processes_share_a_postgres_study(postgres_url: str, tmp_pa
             heartbeat_interval=1, progress=False,
         )
         output, _ = joined.communicate(timeout=120)
+        status = search_status(tmp_path, storage=postgres_url)
     finally:
         if joined.poll() is None:
             joined.kill()
@@ -70,5 +72,7 @@ def test_three_worker_processes_share_a_postgres_study(postgres_url: str, tmp_pa
     assert len(workers) == 3 and workers[str(joined.pid)] > 0, workers
     assert all(t.state in ("complete", "pruned") for t in result.trials)
     assert result.epochs_used <= 240 and [s["status"] for s in result.stages] == ["done"] * 3
+    # the master's view from the folder plus the URL: done, three workers, nothing running
+    assert status["status"] == "done" and len(status["workers"]) == 3 and status["counts"].get("running", 0) == 0
     # the folder points at the study without its password
     assert "babysit:***@" in (tmp_path / "study.json").read_text()

@@ -44,7 +44,7 @@ def test_space_constructors_are_values_on_their_own_scale() -> None:
     assert (lr.low, lr.high, lr.log, lr.kind) == (1e-6, 10.0, True, "loguniform")
     assert lr.position(1e-6) == 0 and lr.position(10.0) == 1
     assert math.isclose(lr.position(10 ** -2.5), 0.5)
-    assert width.integer and width.kind == "logint" and width.grid(5) == [16, 38, 91, 215, 512]
+    assert width.integer and width.kind == "logint" and width.grid(5) == [23, 45, 91, 181, 362]
     assert babysit.space.choice(["relu", "tanh"]).options == ("relu", "tanh")
 
 
@@ -77,7 +77,9 @@ def test_space_from_dict_names_the_parameter(raw, message) -> None:
         space_from_dict(raw)
 
 
-_log_ranges = st.tuples(st.floats(-6, 2), st.floats(0.3, 6)).map(lambda t: Range(10 ** t[0], 10 ** (t[0] + t[1]), log=True))
+_log_ranges = st.tuples(st.floats(-6, 2), st.floats(0.3, 6)).map(
+    lambda t: Range(10 ** t[0], 10 ** (t[0] + t[1]), log=True)
+)
 
 
 @settings(max_examples=60, deadline=None)

@@ -60,7 +60,9 @@ def demo_command(
         history = _stage_train(config_from_dict(raw, source="demo"), progress)
         report_path = _stage_report(history, sections)
     console.rule(f"done in {time.perf_counter() - started:.0f} s")
-    console.print(f"report: [bold]{report_path}[/]  (open it in a browser; `babysit report {history.run_dir}` redraws it)")
+    console.print(
+        f"report: [bold]{report_path}[/]  (open it in a browser; `babysit report {history.run_dir}` redraws it)"
+    )
     raise typer.Exit(EXIT_OK if history.status == "completed" else EXIT_PROBLEM)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from babysit.cli._common import EXIT_OK, console, friendly_errors
+from babysit.cli._common import EXIT_INTERRUPTED, EXIT_OK, console, err_console, friendly_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -49,7 +49,8 @@ def search_command(
     if folder is not None:
         raise typer.BadParameter(f"unexpected argument {str(folder)!r}; only `babysit search status DIR` takes two.")
     from babysit.config import load_config
-    from babysit.hpsearch._search import join_search, search
+    from babysit.hpsearch._join import join_search
+    from babysit.hpsearch._search import search
 
     with friendly_errors():
         cfg = load_config(config, overrides)
@@ -63,7 +64,12 @@ def search_command(
             "storage": storage, "seed": seed, "search_dir": search_dir,
         }
         kwargs: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
-        result = search(raw, None, ensemble=ensemble, overwrite=overwrite, progress=progress, **kwargs)
+        try:
+            result = search(raw, None, ensemble=ensemble, overwrite=overwrite, progress=progress, **kwargs)
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted:[/] finished trials are kept in the study; run the same command "
+                              "again to resume (the interrupted trials run again).")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
     print_search_summary(result, top=top)
     raise typer.Exit(EXIT_OK)
 

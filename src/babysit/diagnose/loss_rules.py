@@ -98,16 +98,20 @@ def lr_too_high(history: History) -> list[Finding]:
     late = losses[half:]
     level = statistics.median(late)
     dropped = min(losses[: max(1, half)]) < 0.8 * start
-    if level <= T.PLATEAU_HIGH * start or not dropped:
+    if not dropped:
         return []
     window = losses[max(0, half - 1) :]
     ups = sum(b > a * 1.1 for a, b in zip(window, window[1:]))
+    # a training loss that climbs back well above its lowest point without diverging is the signature on its
+    # own (overfitting raises the validation loss, never the training loss); a high plateau needs a second
+    # sign: oscillation or large updates
     rises = losses[-1] > T.LOSS_RISE * min(losses) and losses[-1] - min(losses) > 0.1 * start
     oscillates = ups >= max(1, (len(window) - 1) / 3)
     ratios = _facts.ratio_medians(history, early=False)
     ratio = v.median(ratios.values())
     big_updates = ratio is not None and ratio > T.RATIO_PLATEAU
-    if not (rises or oscillates or big_updates):
+    high_plateau = level > T.PLATEAU_HIGH * start and (oscillates or big_updates)
+    if not (rises or high_plateau):
         return []
     lr = v.first_lr(history)
     shape = "rises again" if rises else ("oscillates" if oscillates else "stalls")

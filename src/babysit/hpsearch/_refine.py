@@ -51,11 +51,11 @@ def boundary_findings(
             continue
         bound = param.high if edge == "high" else param.low
         user = user_space.get(name)
-        # an edge of the user's own range (or beyond it) is the lecture's warning; an edge that only a
-        # narrowed stage drew is worth a note
-        outer = (
-            isinstance(user, Range)
-            and ((edge == "high" and bound >= user.high) or (edge == "low" and bound <= user.low))
+        # at (or beyond) an edge of the user's own range: the lecture's warning; at an edge that only a
+        # narrowed stage drew, well inside the user's range: a note
+        outer = isinstance(user, Range) and (
+            (edge == "high" and bound >= user.high) or (edge == "low" and bound <= user.low)
+            or (user.low <= value <= user.high and edge_of(user, value) == edge)
         )
         widened = next_space.get(name) if next_space is not None else None
         evidence: dict[str, Any] = {

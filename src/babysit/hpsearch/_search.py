@@ -10,14 +10,12 @@ trial that was running is run again.
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
-import pickle
 import shutil
 import time
 from collections.abc import Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,6 +31,15 @@ from babysit.hpsearch._objective import ConfigObjective
 from babysit.hpsearch._pool import LocalWorkers
 from babysit.hpsearch._progress import SearchProgress
 from babysit.hpsearch._refine import boundary_findings, refine_space
+from babysit.hpsearch._resolve import (
+    check_keys,
+    check_picklable,
+    merge_table,
+    objective_name,
+    quiet_optuna,
+    resolve_objective,
+    torch_threads,
+)
 from babysit.hpsearch._stages import Stage, default_top_k, plan_stages, stage_budget
 from babysit.hpsearch._storage import (
     HEARTBEAT_INTERVAL_S,
@@ -46,11 +53,12 @@ from babysit.hpsearch._storage import (
 from babysit.hpsearch._view import grid_points
 from babysit.hpsearch._worker import WorkerSpec, runnable, work
 from babysit.hpsearch.results import SEARCH_FILE, SearchResult, best_record, records_from_study, top_records
-from babysit.hpsearch.space import Param, Range, space_from_dict, space_to_dict
+from babysit.hpsearch.space import Param, space_from_dict, space_to_dict
 from babysit.hpsearch.status import write_pointer
 
 log = logging.getLogger("babysit")
 POLL_S = 0.25
+MEMORY = "memory"  # storage="memory": the study lives in this process only (no folder unless search_dir)
 
 
 def search(
@@ -72,6 +80,7 @@ def search(
     ensemble: int = 0,
     progress: bool | None = None,
     heartbeat_interval: int = HEARTBEAT_INTERVAL_S,
+    threads: int | None = None,
 ) -> SearchResult:
     """Search hyperparameters on the validation split: log ranges, coarse to fine, boundary warnings, workers.
 
@@ -88,7 +97,8 @@ def search(
         trials: the most trials (split over the stages of coarse_to_fine).
         workers: local worker processes sharing the study (1: train in this process).
         storage: an Optuna storage URL; default an SQLite file in the search folder (in memory for a callable
-            with one worker and no folder); ``postgresql://...`` lets workers on other machines join.
+            with one worker and no folder); ``postgresql://...`` lets workers on other machines join;
+            ``"memory"`` keeps the study in this process (nothing written, nothing to resume).
         seed: seeds the samplers (each worker and stage apart).
         epochs: epochs of a full-length trial (default: the config's ``train.epochs``, or 10).
         stages: coarse_to_fine's stages (:class:`Stage` or dicts) instead of the default three.
@@ -100,6 +110,8 @@ def search(
         ensemble: evaluate the average prediction of the top-K trials on the test split (config objectives).
         progress: show progress bars (None: when stderr is a terminal).
         heartbeat_interval: seconds between a running trial's heartbeats; a trial silent for three is re-queued.
+        threads: torch threads for trials trained in this process (restored afterwards; e.g. 1 for tiny
+            models on a busy CPU); worker processes get ``cores // workers`` each.
 
     Returns:
         A :class:`SearchResult`; with a folder, also written to ``<search_dir>/search.json``.
@@ -109,53 +121,8 @@ def search(
         storage=storage, seed=seed, epochs=epochs, stages=stages, pruner=pruner, search_dir=search_dir,
         study_name=study_name, heartbeat_interval=heartbeat_interval,
     )
-    return job.run(overwrite=overwrite, ensemble=ensemble, progress=progress)
-
-
-def join_search(
-    objective: Any,
-    *,
-    storage: str | None = None,
-    search_dir: str | Path | None = None,
-    study_name: str | None = None,
-    workers: int = 1,
-    idle_timeout_s: float | None = 600.0,
-    heartbeat_interval: int = HEARTBEAT_INTERVAL_S,
-) -> int:
-    """Join a running search as ``workers`` more worker processes (lecture H7: start them on any machine).
-
-    The master (``babysit.search`` / ``babysit search CONFIG``) plans the stages; joined workers take trials
-    of the current stage until the search is done, or until they waited ``idle_timeout_s`` for work.
-    ``objective`` is this machine's copy of the config (or the callable); ``storage`` the study's URL
-    (default: the SQLite file of the search folder). Returns the number of trials run here (0 with
-    several processes: they report nothing back).
-    """
-    objective, table = _resolve_objective(objective)
-    storage = storage or table.get("storage")
-    name = study_name or _objective_name(objective)
-    folder = search_dir or table.get("search_dir")
-    if folder is None and isinstance(objective, ConfigObjective):
-        folder = Path(objective.base.runs_dir) / f"{objective.name}-search"
-    folder = None if folder is None else Path(folder)
-    if storage is None and (folder is None or not (folder / "study.db").is_file()):
-        raise ConfigError(
-            "--worker needs the study's storage: --storage postgresql://user:password@host/db (or the folder "
-            "of a local search with its study.db)."
-        )
-    url = normalize_url(storage) if storage else default_url(folder)  # type: ignore[arg-type]
-    spec = WorkerSpec(
-        url=url, study_name=name, objective=objective, search_dir=None if folder is None else str(folder.resolve()),
-        seed=os.getpid(), heartbeat_interval=heartbeat_interval, idle_timeout_s=idle_timeout_s, parallel=True,
-        threads=max(1, (os.cpu_count() or 1) // workers),
-    )
-    log.info("joining study %r in %s with %d worker(s)", name, display_url(url), workers)
-    with _quiet_optuna():
-        if workers == 1:
-            return work(spec)
-        pool = LocalWorkers(workers, spec)
-        pool.start()
-        pool.join()
-    return 0
+    with torch_threads(threads):
+        return job.run(overwrite=overwrite, ensemble=ensemble, progress=progress)
 
 
 @dataclass
@@ -178,15 +145,15 @@ class _Job:
 
     @classmethod
     def build(cls, objective: Any, space: Mapping[str, Any] | None, **kw: Any) -> _Job:
-        objective, table = _resolve_objective(objective)
-        kw = _merge_table(table, kw)
+        objective, table = resolve_objective(objective)
+        kw = merge_table(table, kw)
         if space is None:
             space = table.get("space")
         if space is None:
             raise ConfigError("no search space: pass space={...} or add a [search.space] table to the config.")
         user_space = space_from_dict(space)
         if isinstance(objective, ConfigObjective):
-            _check_keys(objective, user_space)
+            check_keys(objective, user_space)
         elif not callable(objective):
             raise ConfigError(f"objective must be a config (TOML path or dict) or a callable, got {objective!r}.")
         workers = kw["workers"]
@@ -197,16 +164,21 @@ class _Job:
             kw["strategy"], epochs=full, budget_epochs=kw["budget_epochs"], trials=kw["trials"],
             pruner=kw["pruner"], stages=kw["stages"],
         )
-        name = kw["study_name"] or _objective_name(objective)
-        folder = kw["search_dir"]
-        if folder is None and isinstance(objective, ConfigObjective):
+        name = kw["study_name"] or objective_name(objective)
+        folder, storage = kw["search_dir"], kw["storage"]
+        in_memory = storage == MEMORY
+        if in_memory and workers > 1:
+            raise ConfigError("storage='memory' keeps the study in this process: it needs workers=1.")
+        if folder is None and not in_memory and isinstance(objective, ConfigObjective):
             folder = Path(objective.base.runs_dir) / f"{objective.name}-search"
-        elif folder is None and (workers > 1 or kw["storage"] is not None):
+        elif folder is None and not in_memory and (workers > 1 or storage is not None):
             folder = Path("runs") / f"search-{name}"
         folder = None if folder is None else Path(folder)
-        url = normalize_url(kw["storage"]) if kw["storage"] else (default_url(folder) if folder else None)
+        url = None
+        if not in_memory and (storage or folder):
+            url = normalize_url(storage) if storage else default_url(folder)  # type: ignore[arg-type]
         if workers > 1 and not isinstance(objective, ConfigObjective):
-            _check_picklable(objective)
+            check_picklable(objective)
         job = cls(
             objective=objective, user_space=user_space, plan=plan, strategy=kw["strategy"],
             budget_epochs=kw["budget_epochs"], trials=kw["trials"], workers=workers, seed=kw["seed"], url=url,
@@ -221,7 +193,7 @@ class _Job:
 
     # --- running ---------------------------------------------------------------------------------------------
     def run(self, *, overwrite: bool, ensemble: int, progress: bool | None) -> SearchResult:
-        with _quiet_optuna():
+        with quiet_optuna():
             storage = make_storage(self.url, heartbeat_interval=self.heartbeat_interval)
             if overwrite:
                 self._clear(storage)
@@ -413,66 +385,6 @@ class _Job:
 
 
 # --- helpers -------------------------------------------------------------------------------------------------
-_DEFAULTS: dict[str, Any] = {
-    "strategy": "coarse_to_fine", "budget_epochs": None, "trials": None, "workers": 1, "storage": None, "seed": 0,
-    "epochs": None, "stages": None, "pruner": None, "search_dir": None, "study_name": None,
-}
-
-
-def _resolve_objective(objective: Any) -> tuple[Any, dict[str, Any]]:
-    """A config path or dict becomes a ConfigObjective; its ``[search]`` table comes back as settings."""
-    from babysit.config import config_from_dict, load_config
-
-    if isinstance(objective, (str, Path)):
-        cfg, source = load_config(objective), str(objective)
-    elif isinstance(objective, Mapping):
-        cfg, source = config_from_dict(copy.deepcopy(dict(objective))), "config"
-    else:
-        return objective, {}
-    table = {} if cfg.search is None else cfg.search.settings()
-    return ConfigObjective(cfg.model_dump(exclude_none=True), source=source), table
-
-
-def _merge_table(table: Mapping[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
-    """Settings of a config's [search] table apply where the call left the default."""
-    out = dict(kw)
-    for key, default in _DEFAULTS.items():
-        if key in table and out.get(key) == default:
-            out[key] = table[key]
-    return out
-
-
-def _check_keys(objective: ConfigObjective, space: Mapping[str, Param]) -> None:
-    """Build the config of one trial now, so a misspelt key fails before any training."""
-    probe = {}
-    for name, param in space.items():
-        if isinstance(param, Range):
-            mid = param.inverse(0.5 * (param.forward(param.low) + param.forward(param.high)))
-            probe[name] = round(mid) if param.integer else mid
-        else:
-            probe[name] = param.options[0]
-    try:
-        objective.trial_config(probe)
-    except ConfigError as exc:
-        raise ConfigError(f"the search space does not fit the config: {exc}") from None
-
-
-def _objective_name(objective: Any) -> str:
-    if isinstance(objective, ConfigObjective):
-        return objective.name
-    return getattr(objective, "__name__", type(objective).__name__)
-
-
-def _check_picklable(objective: Any) -> None:
-    try:
-        pickle.dumps(objective)
-    except Exception as exc:
-        raise ConfigError(
-            f"with workers > 1 the objective must be importable by the worker processes (a module-level function, "
-            f"not a lambda or a nested function): {exc}"
-        ) from None
-
-
 def _grid_size(space: Mapping[str, Param], trials: int | None) -> int:
     import math
 
@@ -490,15 +402,3 @@ def _caps(stage: Mapping[str, Any]) -> str:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-@contextmanager
-def _quiet_optuna() -> Any:
-    """Optuna logs every trial at INFO; the search shows its own progress instead."""
-    level = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    try:
-        yield
-    finally:
-        optuna.logging.set_verbosity(level)
-

@@ -220,9 +220,11 @@ def _stage_study(storage: Any, spec: WorkerSpec, stage: dict[str, Any]) -> Any:
     space = space_from_dict(stage["space"])
     seed = (spec.seed * 1009 + stage["index"] * 101 + spec.index) % 2**31
     inner = make_sampler(stage["sampler"], seed=seed, space=space, trials=stage.get("trials"), parallel=spec.parallel)
+    warm = stage["index"] > 1 and stage["sampler"] in ("tpe", "gp")  # learn from the coarser stages too
+    prior = {name: p.distribution() for name, p in space.items()} if warm else None
     return optuna.load_study(
         study_name=spec.study_name, storage=storage,
-        sampler=StageSampler(inner, stage["index"], stage["epochs"]),
+        sampler=StageSampler(inner, stage["index"], stage["epochs"], prior),
         pruner=make_pruner(stage["pruner"], epochs=stage["epochs"]),
     )
 

@@ -32,7 +32,7 @@ DEMO_SPACE = {
 
 
 def run_demo_search(
-    runs_dir: str | Path = "runs", *, budget_epochs: int = 120, workers: int = 1, progress: bool | None = None,
+    runs_dir: str | Path = "runs", *, budget_epochs: int = 80, workers: int = 1, progress: bool | None = None,
     config: dict[str, Any] | None = None,
 ) -> SearchResult:
     """Search the demo config's lr, L2, width and momentum coarse to fine within ``budget_epochs`` epochs.
@@ -44,5 +44,5 @@ def run_demo_search(
     raw["runs_dir"] = str(runs_dir)
     return search(
         raw, DEMO_SPACE, strategy="coarse_to_fine", budget_epochs=budget_epochs, workers=workers, seed=0,
-        search_dir=Path(runs_dir) / "demo-search", overwrite=True, progress=progress,
+        search_dir=Path(runs_dir) / "demo-search", overwrite=True, progress=progress, threads=1,
     )

@@ -122,9 +122,10 @@ class Range:
         return (self.forward(value) - lo) / (hi - lo)
 
     def grid(self, n: builtins.int) -> list[Any]:
-        """``n`` points evenly spaced in the range's own scale (integers deduplicated)."""
+        """``n`` points evenly spaced in the range's own scale, at the centres of ``n`` equal cells (so 2 points
+        of [1e-6, 10] are 1e-4.25 and 1e-0.75, not the two extremes; integers deduplicated)."""
         lo, hi = self.forward(self.low), self.forward(self.high)
-        points = [self.inverse(lo + (hi - lo) * i / max(1, n - 1)) for i in range(n)]
+        points = [self.inverse(lo + (hi - lo) * (i + 0.5) / n) for i in range(n)]
         if self.integer:
             return sorted({round(p) for p in points})
         return points
