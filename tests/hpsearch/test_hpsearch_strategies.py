@@ -151,3 +151,36 @@ def test_memory_storage_writes_nothing_for_a_config(tmp_path: Path) -> None:
     assert len(result.trials) == 2 and all(t.run_dir is None for t in result.trials)
     with pytest.raises(ConfigError, match="needs workers=1"):
         babysit.search(raw, {"optimizer.lr": babysit.space.loguniform(1e-2, 1.0)}, storage="memory", workers=2)
+
+
+class _WarmedPeak:
+    """A Peak that must be warmed up (the one-time costs of a worker) before its first trial."""
+
+    def __init__(self, fail_warm_up: bool = False) -> None:
+        self.peak, self.warmed, self.fail_warm_up = Peak(log={"lr": 1e-2}), 0, fail_warm_up
+
+    def warm_up(self) -> None:
+        if self.fail_warm_up:
+            raise RuntimeError("warm-up broke")
+        self.warmed += 1
+
+    def __call__(self, params: dict[str, Any], trial: Any) -> float:
+        if not self.fail_warm_up:
+            assert self.warmed, "a trial ran before the worker warmed up"
+        return self.peak(params, trial)
+
+
+def test_the_objective_is_warmed_up_before_the_first_trial() -> None:
+    objective = _WarmedPeak()
+    result = babysit.search(objective, {"lr": babysit.space.loguniform(1e-4, 1)}, strategy="random", trials=3,
+                            epochs=2, progress=False)
+    assert objective.warmed >= 1 and len(result.trials) == 3
+    assert all(t.state == "complete" for t in result.trials)
+
+
+def test_a_failing_warm_up_is_left_to_the_trials() -> None:
+    # a warm-up error is not fatal by itself; the trials run (and would report a real error the usual way)
+    objective = _WarmedPeak(fail_warm_up=True)
+    result = babysit.search(objective, {"lr": babysit.space.loguniform(1e-4, 1)}, strategy="random", trials=2,
+                            epochs=2, progress=False)
+    assert len(result.trials) == 2

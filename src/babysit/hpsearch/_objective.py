@@ -126,6 +126,22 @@ class ConfigObjective:
     def trial_config(self, params: Mapping[str, Any], epochs: int | None = None) -> RunConfig:
         return config_from_dict(self.trial_raw(params, epochs), source=f"{self.source} with {dict(params)}")
 
+    def warm_up(self) -> None:
+        """Pay a process's one-time costs before its first trial (imports, the data split, torch's first
+        kernels), so that trial's time, heartbeat and the workers' trials per minute reflect training."""
+        import torch
+
+        from babysit import models
+        from babysit.train import loop  # noqa: F401  (the import is the point)
+
+        cfg = self.trial_config({})  # builds the update rule once: torch.optim's first use imports torch._dynamo
+        bundle = load_data(cfg)
+        model = models.build(
+            cfg.model.kind, input_shape=bundle.input_shape, num_classes=bundle.num_classes, seed=cfg.seed,
+            **cfg.model_options(),
+        )
+        model(torch.as_tensor(bundle.X_train[:64])).float().logsumexp(dim=1).mean().backward()
+
     def __call__(self, params: Mapping[str, Any], trial: SearchTrial) -> float:
         from babysit import models
         from babysit.train.loop import fit

@@ -180,6 +180,7 @@ def work(
     base = _wait_for_study(storage, spec)
     if base is None:
         return 0
+    _warm_up(spec.objective)
     runner = _Runner(spec, lambda: base.user_attrs.get(_ledger.STAGES) or [])
     studies: dict[int, Any] = {}
     ran = failures = 0
@@ -214,6 +215,19 @@ def work(
             raise SearchError(message + ". Fix the objective and run the same search again to resume.")
         if on_trial is not None:
             on_trial()
+
+
+def _warm_up(objective: Any) -> None:
+    """Pay the process's one-time costs (imports, data) before the first trial, so trial times compare.
+    A failure here is left to the first trial, which reports it the usual way (a fatal config error stops
+    the search with its message)."""
+    warm_up = getattr(objective, "warm_up", None)
+    if warm_up is None:
+        return
+    try:
+        warm_up()
+    except Exception as exc:
+        log.debug("warm-up failed (%s: %s); the first trial will report it", type(exc).__name__, exc)
 
 
 def _stage_study(storage: Any, spec: WorkerSpec, stage: dict[str, Any]) -> Any:
