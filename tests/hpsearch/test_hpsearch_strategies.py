@@ -184,3 +184,15 @@ def test_a_failing_warm_up_is_left_to_the_trials() -> None:
     result = babysit.search(objective, {"lr": babysit.space.loguniform(1e-4, 1)}, strategy="random", trials=2,
                             epochs=2, progress=False)
     assert len(result.trials) == 2
+
+
+def test_each_longer_stage_first_trains_the_previous_stages_best_settings() -> None:
+    # successive halving's promotion inside coarse_to_fine: the first trials of stages 2 and 3 are the best
+    # settings of the stage before, trained longer; new samples around them follow
+    result = babysit.search(Peak(log={"lr": 1e-2}), {"lr": babysit.space.loguniform(1e-5, 1)}, budget_epochs=150,
+                            epochs=6, seed=3, progress=False)
+    by_number = {t.number: t for t in result.trials}
+    for previous, stage in zip(result.stages, result.stages[1:]):
+        first = sorted(t.number for t in result.trials if t.stage == stage["index"])[:2]
+        assert [by_number[n].params for n in first] == [by_number[n].params for n in previous["top"][:2]]
+        assert all(by_number[n].planned_epochs == stage["epochs"] for n in first)

@@ -140,3 +140,17 @@ def test_trial_folders_hold_the_validation_accuracy_in_their_name(tmp_path: Path
         run = folder / t.run_dir
         assert (run / "history.json").is_file() and (run / "checkpoints" / "best.pt").is_file()
         assert (run / "config.toml").is_file()
+
+
+def test_a_script_without_a_main_guard_gets_told_how_to_fix_it(tmp_path: Path) -> None:
+    # spawned workers import the script; without `if __name__ == "__main__":` each one dies at start-up
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import babysit\n"
+        "from babysit.hpsearch.toys import Peak\n"
+        "babysit.search(Peak(log={'lr': 1e-2}), {'lr': babysit.space.loguniform(1e-4, 1)}, strategy='random',\n"
+        f"               trials=4, epochs=1, workers=2, search_dir={str(tmp_path / 'search')!r}, progress=False)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "worker processes keep dying" in done.stderr and 'if __name__ == "__main__":' in done.stderr

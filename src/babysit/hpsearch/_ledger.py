@@ -71,7 +71,7 @@ def usage(trials: Sequence[Any], stage: int, *, before: int | None = None, untag
             continue
         if t.state in ACTIVE:
             count += 1
-            epochs += int(t.user_attrs.get("epochs", 0))
+            epochs += int(t.user_attrs.get("epochs", untagged))  # being tagged: at the stage's length
         elif t.state == TrialState.FAIL and t.number in retried:
             epochs += epochs_spent(t)
         else:

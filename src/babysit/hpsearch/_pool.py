@@ -59,8 +59,10 @@ class LocalWorkers:
             why = f"signal {-code} ({signal.Signals(-code).name})" if code and code < 0 else f"exit code {code}"
             if self.restarts >= self.max_restarts:
                 raise SearchError(
-                    f"worker processes keep dying ({self.restarts} replaced, the last with {why}); "
-                    "run the same search again to resume once the cause is fixed."
+                    f"worker processes keep dying ({self.restarts} replaced, the last with {why}); their own error "
+                    "is printed above. A script that searches with workers > 1 must start the search under "
+                    "`if __name__ == \"__main__\":` (workers are spawned and import the script). Run the same "
+                    "search again to resume once the cause is fixed."
                 )
             self.restarts += 1
             log.warning(

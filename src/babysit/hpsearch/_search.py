@@ -53,11 +53,12 @@ from babysit.hpsearch._storage import (
 from babysit.hpsearch._view import grid_points
 from babysit.hpsearch._worker import WorkerSpec, runnable, work
 from babysit.hpsearch.results import SEARCH_FILE, SearchResult, best_record, records_from_study, top_records
-from babysit.hpsearch.space import Param, space_from_dict, space_to_dict
+from babysit.hpsearch.space import Param, inside, space_from_dict, space_to_dict
 from babysit.hpsearch.status import write_pointer
 
 log = logging.getLogger("babysit")
 POLL_S = 0.25
+PROMOTE = 2  # a stage of coarse_to_fine first trains this many of the previous stage's best settings longer
 MEMORY = "memory"  # storage="memory": the study lives in this process only (no folder unless search_dir)
 
 
@@ -290,12 +291,38 @@ class _Job:
             "sampler": stage.sampler, "pruner": stage.pruner, "top_k": stage.top_k,
             "space": space_to_dict(space), "status": "running", "started": _now(),
         }
-        study.set_user_attr(_ledger.STAGES, [*published, current])
         log.info(
             "stage %d/%d: %s-epoch trials, %s, sampler %s, pruner %s", i + 1, len(self.plan), stage.epochs,
             _caps(current), stage.sampler, stage.pruner,
         )
+        if i > 0:  # queued before the stage is published, so no worker samples ahead of them
+            self._promote(study, published[i - 1], current, space)
+        study.set_user_attr(_ledger.STAGES, [*published, current])
         return current
+
+    def _promote(
+        self, study: Any, previous: dict[str, Any], current: dict[str, Any], space: Mapping[str, Param]
+    ) -> None:
+        """Queue the previous stage's best settings as the first trials of this longer stage (lecture H5).
+
+        The coarse stage ranked them on short runs; training them longer first is what successive halving
+        does with its survivors, and it makes the search's first long trials its most promising ones. New
+        samples around them follow. At most ``PROMOTE`` trials, and only settings inside this stage's ranges.
+        """
+        by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
+        promoted = 0
+        for number in previous.get("top") or []:
+            trial = by_number.get(number)
+            if promoted >= PROMOTE or trial is None or not inside(space, trial.params):
+                continue
+            study.enqueue_trial(
+                dict(trial.params),
+                user_attrs={"stage": current["index"], "epochs": current["epochs"], "promoted_from": number},
+            )
+            promoted += 1
+        if promoted:
+            log.info("stage %d starts with the %d best settings of stage %d, trained longer", current["index"],
+                     promoted, previous["index"])
 
     def _requeue_interrupted(self, study: Any, index: int) -> None:
         """On resume: queue again the trials of this stage that were interrupted (Ctrl-C, SIGTERM)."""

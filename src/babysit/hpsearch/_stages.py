@@ -5,7 +5,8 @@ Every strategy is a list of stages. ``random``, ``grid`` and ``bayes`` are one s
 settings do not learn at all or explode, and one epoch tells), then ~5-epoch trials in ranges narrowed
 around the best of stage 1, then full-length trials in ranges narrowed again. Stages 2 and 3 sample with
 TPE (Bayesian, lecture H6), warm-started with the earlier stages' trials inside their ranges, and prune
-with the median rule among their own stage's trials.
+with the median rule among their own stage's trials. Each starts by training the two best settings of the
+stage before at its longer length (successive halving's promotion), then samples around them.
 """
 
 from __future__ import annotations

@@ -91,7 +91,9 @@ class StageSampler(BaseSampler):
 
     def before_trial(self, study: Any, trial: Any) -> None:
         if STAGE_KEY not in trial.user_attrs:  # a re-queued trial keeps the stage it was made for
-            for key, value in ((STAGE_KEY, self._stage), ("epochs", self._epochs)):
+            # "epochs" first: other workers count a trial that has its stage at its length (_ledger.usage), so
+            # a trial must never be seen with a stage and no length
+            for key, value in (("epochs", self._epochs), (STAGE_KEY, self._stage)):
                 study._storage.set_trial_user_attr(trial._trial_id, key, value)
                 trial.user_attrs[key] = value
         self._inner.before_trial(StageView(study, trial.user_attrs[STAGE_KEY]), trial)
