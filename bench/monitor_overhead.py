@@ -63,6 +63,77 @@ def measure(kind: str, *, repeats: int, epochs: int, device: str, everies: list[
     return times
 
 
+def step_costs(kind: str, *, device: str, steps: int = 1020, every: int = DEFAULT_EVERY) -> dict[str, float]:
+    """The monitor's cost from single steps, interleaved step by step (robust to a noisy machine).
+
+    Four copies of the model train side by side on the same batches: without a monitor, with a Monitor that
+    never samples (what most steps cost), with one that samples every step (what a sampled step costs), and
+    with the default one (sampling every ``every`` steps, its epoch-end readout timed too). Predicted ratio:
+    (``every - 1`` unsampled steps + one sampled step) over ``every`` plain steps, plus the default monitor's
+    mean epoch-end readout spread over the epoch's steps. Interleaved ratio: the default copy's total time
+    (steps and readouts) over the plain copy's, with steps slower than 5x their median (machine hiccups)
+    capped at 5x the median in both.
+    """
+    import torch.nn.functional as F
+
+    bundle = data.load("digits", seed=0)
+    X, y = bundle.X_train.to(device), bundle.y_train.to(device)
+    build = dict(input_shape=bundle.input_shape, num_classes=bundle.num_classes, seed=0,
+                 **({"hidden": [128, 64]} if kind == "mlp" else {}))
+    copies = {}
+    for name, monitor_every in (("plain", None), ("unsampled", 10**9), ("sampled", 1), ("default", every)):
+        model = models.build(kind, **build).to(device)
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+        monitor = None if monitor_every is None else babysit.Monitor(model, opt, every=monitor_every)
+        copies[name] = (model, opt, monitor, [])
+    epoch_end: list[float] = []
+    gen = torch.Generator().manual_seed(0)
+    order = torch.randperm(len(X), generator=gen).to(device)
+    per_epoch = (len(X) + 63) // 64
+    for step in range(steps):
+        start = (step % per_epoch) * 64
+        xb, yb = X[order[start : start + 64]], y[order[start : start + 64]]
+        names = list(copies)
+        for name in names[step % 4 :] + names[: step % 4]:  # rotate: no copy always follows the same one
+            model, opt, monitor, times = copies[name]
+            t0 = _now(device)
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if monitor is not None:
+                monitor.step()
+            times.append(_now(device) - t0)
+        if (step + 1) % per_epoch == 0:
+            for name, (_, _, monitor, _) in copies.items():
+                if name in ("sampled", "unsampled"):
+                    monitor.flush()  # keep their buffers small; not timed
+            t0 = _now(device)
+            copies["default"][2].end_epoch(train_acc=None, val_acc=None)
+            epoch_end.append(_now(device) - t0)
+    warm = per_epoch * 2
+    med = {name: statistics.median(c[3][warm:]) for name, c in copies.items()}
+    end = statistics.fmean(epoch_end[2:])
+    for _, _, monitor, _ in copies.values():
+        if monitor is not None:
+            monitor.close()
+    predicted = ((every - 1) * med["unsampled"] + med["sampled"]) / (every * med["plain"]) + \
+        end / (per_epoch * med["plain"])
+
+    def capped_total(name: str) -> float:
+        return sum(min(t, 5 * med[name]) for t in copies[name][3][warm:])
+
+    interleaved = (capped_total("default") + sum(epoch_end[2:])) / capped_total("plain")
+    return {"plain_ms": 1e3 * med["plain"], "unsampled_ms": 1e3 * med["unsampled"], "sampled_ms": 1e3 * med["sampled"],
+            "epoch_end_ms": 1e3 * end, "predicted": predicted, "interleaved": interleaved}
+
+
+def _now(device: str) -> float:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
@@ -76,6 +147,14 @@ def main() -> None:
         f"cpu ({torch.get_num_threads()} threads)"
     print(f"monitor overhead on {name}, torch {torch.__version__}, {args.repeats} alternated rounds, "
           f"{args.epochs} epochs of digits each (17 steps/epoch, batch 64)")
+    print(f"\nsingle steps, interleaved step by step over 60 epochs (default monitor: every={DEFAULT_EVERY}):")
+    print(f"{'model':<6} {'plain ms':>9} {'unsampled ms':>13} {'sampled ms':>11} {'epoch end ms':>13} "
+          f"{'predicted ratio':>16} {'interleaved ratio':>18}")
+    for kind in args.models:
+        c = step_costs(kind, device=args.device)
+        print(f"{kind:<6} {c['plain_ms']:>9.3f} {c['unsampled_ms']:>13.3f} {c['sampled_ms']:>11.3f} "
+              f"{c['epoch_end_ms']:>13.3f} {c['predicted']:>16.3f} {c['interleaved']:>18.3f}")
+    print("\nwhole runs, alternated:")
     print(f"{'model':<6} {'variant':<22} {'median s':>9} {'median ratio to hand':>21} {'to fit off':>11} "
           f"{'min-time ratio to hand':>23}")
     for kind in args.models:
