@@ -159,25 +159,17 @@ def _per_minute(folder: Path) -> float:
 
 
 def _hand_training(hidden: int, barrier: Any, results: Any) -> None:
-    """Train the digits-sized MLP by hand for a fixed number of steps; put the seconds it took."""
-    import torch.nn.functional as F
+    """Train the digits MLP with fit_overhead.py's hand-written loop; put the seconds it took."""
+    from fit_overhead import hand_loop
 
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    X, y = torch.randn(1078, 64), torch.randint(0, 10, (1078,))
-    model = torch.nn.Sequential(torch.nn.Linear(64, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 10))
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    bundle = babysit.data.load("digits", seed=0)
+    model = babysit.models.build("mlp", input_shape=bundle.input_shape, num_classes=bundle.num_classes, seed=0,
+                                 hidden=[hidden])
     if barrier is not None:
         barrier.wait()
     started = time.perf_counter()
-    for _ in range(60):
-        order = torch.randperm(len(X))
-        for i in range(0, len(X), 64):
-            idx = order[i : i + 64]
-            loss = F.cross_entropy(model(X[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    hand_loop(model, bundle, epochs=60, batch_size=64, lr=0.05, reg=1e-4, seed=0, device="cpu")
     results.put(time.perf_counter() - started)
 
 

@@ -50,10 +50,10 @@ from babysit.hpsearch._storage import (
     normalize_url,
     requeue,
 )
-from babysit.hpsearch._view import grid_points
+from babysit.hpsearch._view import grid_points, inside
 from babysit.hpsearch._worker import WorkerSpec, runnable, work
 from babysit.hpsearch.results import SEARCH_FILE, SearchResult, best_record, records_from_study, top_records
-from babysit.hpsearch.space import Param, inside, space_from_dict, space_to_dict
+from babysit.hpsearch.space import Param, space_from_dict, space_to_dict
 from babysit.hpsearch.status import write_pointer
 
 log = logging.getLogger("babysit")
@@ -310,10 +310,11 @@ class _Job:
         samples around them follow. At most ``PROMOTE`` trials, and only settings inside this stage's ranges.
         """
         by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
+        ranges = {name: param.distribution() for name, param in space.items()}
         promoted = 0
         for number in previous.get("top") or []:
             trial = by_number.get(number)
-            if promoted >= PROMOTE or trial is None or not inside(space, trial.params):
+            if promoted >= PROMOTE or trial is None or not inside(trial, ranges):
                 continue
             study.enqueue_trial(
                 dict(trial.params),

@@ -47,7 +47,7 @@ class StageView:
         earlier = []
         for t in trials:
             stage = t.user_attrs.get(STAGE_KEY)
-            if isinstance(stage, int) and stage < self._stage and t.state.is_finished() and _inside(t, self._prior):
+            if isinstance(stage, int) and stage < self._stage and t.state.is_finished() and inside(t, self._prior):
                 relabelled = copy.copy(t)
                 relabelled.distributions = dict(self._prior)
                 earlier.append(relabelled)
@@ -105,7 +105,7 @@ class StageSampler(BaseSampler):
         self._inner.reseed_rng()
 
 
-def _inside(trial: Any, distributions: Mapping[str, Any]) -> bool:
+def inside(trial: Any, distributions: Mapping[str, Any]) -> bool:
     """Whether every parameter of ``trial`` lies inside ``distributions``."""
     if set(trial.params) != set(distributions):
         return False

@@ -217,13 +217,17 @@ def work(
             on_trial()
 
 
+_WARMED: set[int] = set()  # objectives this process has warmed up
+
+
 def _warm_up(objective: Any) -> None:
     """Pay the process's one-time costs (imports, data) before the first trial, so trial times compare.
     A failure here is left to the first trial, which reports it the usual way (a fatal config error stops
     the search with its message)."""
     warm_up = getattr(objective, "warm_up", None)
-    if warm_up is None:
+    if warm_up is None or id(objective) in _WARMED:  # in process, work() runs again for every stage
         return
+    _WARMED.add(id(objective))
     try:
         warm_up()
     except Exception as exc:

@@ -290,16 +290,3 @@ def space_to_dict(space: Mapping[str, Param]) -> dict[str, dict[str, Any]]:
 
 _CONSTRUCTORS = {"loguniform": loguniform, "uniform": uniform, "int": int, "logint": logint}
 
-
-def inside(space: Mapping[str, Param], params: Mapping[str, Any]) -> bool:
-    """Whether ``params`` sets every parameter of ``space`` to a value the space allows."""
-    for name, param in space.items():
-        if name not in params:
-            return False
-        value = params[name]
-        if isinstance(param, Choice):
-            if value not in param.options:
-                return False
-        elif not (isinstance(value, (builtins.int, builtins.float)) and param.low <= value <= param.high):
-            return False
-    return True
