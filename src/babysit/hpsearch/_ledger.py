@@ -89,8 +89,12 @@ def has_room(trials: Sequence[Any], stage: Mapping[str, Any], *, before: int | N
 
 
 def active(trials: Sequence[Any], stage: int) -> list[Any]:
-    """The stage's running and waiting trials."""
-    return [t for t in trials if t.state in ACTIVE and t.user_attrs.get("stage") == stage]
+    """The stage's running and waiting trials, with running ones not yet tagged (being created for it, or
+    left so by a worker killed in between: they count against the stage until they are failed and re-queued)."""
+    return [
+        t for t in trials
+        if t.state in ACTIVE and t.user_attrs.get("stage", stage if t.state == TrialState.RUNNING else None) == stage
+    ]
 
 
 def complete(trials: Sequence[Any], stage: Mapping[str, Any]) -> bool:

@@ -97,7 +97,39 @@ def _retrying(method: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class RetryingRDBStorage(RDBStorage):
-    """Optuna's RDB storage whose calls are retried while the database is locked or the connection drops."""
+    """Optuna's RDB storage whose calls are retried while the database is locked or the connection drops.
+
+    It also finds running trials that never sent a heartbeat: a worker killed between creating its trial
+    and the first heartbeat leaves one, which Optuna never calls stale, and the stage would wait for it
+    forever. Such a trial is stale once this process has seen it silent for the grace period (on its own
+    clock: workers on other machines may have other clocks and time zones).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._silent_since: dict[int, float] = {}
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        stale = _retrying(RDBStorage._get_stale_trial_ids)(self, study_id)
+        return stale + [t for t in _retrying(self._never_beaten)(study_id) if t not in stale]
+
+    def _never_beaten(self, study_id: int) -> list[int]:
+        from optuna.storages._rdb import models
+        from optuna.storages._rdb.storage import _create_scoped_session
+        from sqlalchemy import orm
+
+        with _create_scoped_session(self.scoped_session) as session:
+            running = (
+                session.query(models.TrialModel)
+                .options(orm.selectinload(models.TrialModel.heartbeats))
+                .filter(models.TrialModel.state == optuna.trial.TrialState.RUNNING)
+                .filter(models.TrialModel.study_id == study_id)
+                .all()
+            )
+            silent = {t.trial_id for t in running if not t.heartbeats}
+        now, grace = time.monotonic(), self.grace_period or 2 * (self.heartbeat_interval or HEARTBEAT_INTERVAL_S)
+        self._silent_since = {t: self._silent_since.get(t, now) for t in silent}
+        return [t for t, since in self._silent_since.items() if now - since > grace]
 
 
 for _name in (
@@ -105,8 +137,8 @@ for _name in (
     "get_study_name_from_id", "get_study_directions", "get_study_user_attrs", "get_study_system_attrs",
     "get_all_studies", "create_new_trial", "set_trial_param", "get_trial_id_from_study_id_trial_number",
     "set_trial_state_values", "set_trial_intermediate_value", "set_trial_user_attr", "set_trial_system_attr",
-    "get_trial", "get_all_trials", "get_n_trials", "get_best_trial", "record_heartbeat", "_get_stale_trial_ids",
-    "_get_trials", "check_trial_is_updatable",
+    "get_trial", "get_all_trials", "get_n_trials", "get_best_trial", "record_heartbeat", "_get_trials",
+    "check_trial_is_updatable",
 ):
     if hasattr(RDBStorage, _name):
         setattr(RetryingRDBStorage, _name, _retrying(getattr(RDBStorage, _name)))
