@@ -118,3 +118,25 @@ def test_interrupt_saves_and_resume_continues(tmp_path, sig) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     final = History.load(run_dir)
     assert final.status == "completed" and len(final.epochs) == done + 1
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_while_saving_keeps_checkpoint_and_history_together(digits, tmp_path, monkeypatch, sig) -> None:
+    # the signal lands after epoch 1's checkpoint is written but before its history is: the race CI once hit
+    real_save = History.save
+    sent = []
+
+    def save_then_signal(self):
+        if not sent and self.status == "running":
+            sent.append(sig)
+            os.kill(os.getpid(), sig)
+        real_save(self)
+
+    monkeypatch.setattr(History, "save", save_then_signal)
+    with pytest.raises(KeyboardInterrupt):
+        babysit.fit(_model(digits), digits, epochs=3, run_dir=tmp_path, **SETTINGS)
+    saved = History.load(tmp_path)
+    payload = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    assert saved.status == "interrupted"
+    assert payload["epoch"] == len(saved.epochs) == 1
+    assert payload["num_steps"] == len(saved.steps["step"])

@@ -29,7 +29,7 @@ from babysit.monitors import Monitor
 from babysit.train._batches import LoaderBatches, TensorBatches, make_batches
 from babysit.train._device import resolve_device
 from babysit.train._evaluate import evaluate, to_device_pair
-from babysit.train._interrupt import sigterm_as_interrupt
+from babysit.train._interrupt import interrupts_deferred, sigterm_as_interrupt
 from babysit.train._meta import run_meta
 from babysit.train._progress import EpochProgress
 from babysit.train.checkpoint import (
@@ -207,8 +207,9 @@ def fit(
                 history.epochs.append(record)
                 _step_schedules(sched, annealing, per_batch, record)
                 if folder is not None:
-                    _save(folder, state, history)
-                    saved = (len(history.epochs), len(history.steps["step"]))
+                    with interrupts_deferred():  # checkpoint, history and `saved` change together
+                        _save(folder, state, history)
+                        saved = (len(history.epochs), len(history.steps["step"]))
                 bar.update(record)
                 if _ask_to_stop(callbacks, history):
                     break
