@@ -13,6 +13,7 @@ from typing import Any
 
 import optuna
 import pytest
+import torch
 
 import babysit
 from babysit.hpsearch import SearchResult
@@ -140,6 +141,25 @@ def test_trial_folders_hold_the_validation_accuracy_in_their_name(tmp_path: Path
         run = folder / t.run_dir
         assert (run / "history.json").is_file() and (run / "checkpoints" / "best.pt").is_file()
         assert (run / "config.toml").is_file()
+        # saved once at the end, not every epoch: the best weights only, and they are the best epoch's
+        assert not (run / "checkpoints" / "last.pt").exists()
+        assert _validation_accuracy(run) == pytest.approx(t.value, abs=1e-9)
+
+
+def _validation_accuracy(run: Path) -> float:
+    from babysit import models
+    from babysit.config import load_config
+    from babysit.hpsearch._objective import load_data
+    from babysit.train import load_weights
+
+    cfg = load_config(run / "config.toml")
+    bundle = load_data(cfg)
+    model = models.build(cfg.model.kind, input_shape=bundle.input_shape, num_classes=bundle.num_classes,
+                         **cfg.model_options())
+    load_weights(run, model, "best")
+    model.eval()
+    with torch.no_grad():
+        return int((model(bundle.X_val).argmax(dim=1) == bundle.y_val).sum()) / len(bundle.y_val)
 
 
 def test_a_script_without_a_main_guard_gets_told_how_to_fix_it(tmp_path: Path) -> None:

@@ -129,6 +129,18 @@ def test_first_layer_filters_of_a_cnn_are_its_kernels(tmp_path: Path) -> None:
     assert fig.axes[0].get_title() == "conv1: 16 filters of 3x3"
 
 
+def test_first_layer_weights_of_a_search_trial_come_from_its_best_checkpoint(tmp_path: Path) -> None:
+    # a search trial saves only checkpoints/best.pt (weights alone), no last.pt
+    raw = {"name": "t", "runs_dir": str(tmp_path), "data": {"source": "digits"}, "model": {"kind": "mlp", "hidden": 24},
+           "train": {"epochs": 1, "monitor": False}, "optimizer": {"name": "sgd", "lr": 0.1}}
+    result = babysit.search(raw, {"optimizer.lr": babysit.space.loguniform(0.05, 0.2)}, strategy="random", trials=1,
+                            progress=False)
+    trial = tmp_path / "t-search" / result.trials[0].run_dir
+    assert not (trial / "checkpoints" / "last.pt").exists()
+    name, weights = _page.first_layer_weights(trial)
+    assert name == "fc1" and weights.shape == (24, 64)
+
+
 def test_first_layer_filters_need_image_inputs() -> None:
     # the spiral's first layer sees 2-D points: no image to show, so no figure
     assert figures.first_layer_filters(np.random.default_rng(0).normal(size=(100, 2))) is None

@@ -159,14 +159,16 @@ class ConfigObjective:
             trial.report(record["epoch"], math.nan if val is None else val)
             return trial.should_stop()
 
+        keep_best = BestWeights(model)
         annealing = None if cfg.momentum_annealing is None else cfg.momentum_annealing.model_dump()
         with _quiet("babysit"):  # a trial's own notes (diagnosis, divergence) would drown the search's progress
             history = fit(
                 model, bundle, loss_fn=cfg.train.loss, optimizer=cfg.optimizer_spec(), lr=cfg.optimizer.lr,
                 reg=cfg.train.reg, schedule=cfg.schedule_spec(), momentum_annealing=annealing,
                 epochs=cfg.train.epochs, batch_size=cfg.train.batch_size, monitor=cfg.train.monitor,
-                run_dir=trial.run_dir, device=cfg.device, precision=cfg.train.precision, compile=cfg.train.compile,
-                seed=cfg.seed, progress=False, callbacks=[search_pruner], config=cfg.model_dump(exclude_none=True),
+                run_dir=None, device=cfg.device, precision=cfg.train.precision, compile=cfg.train.compile,
+                seed=cfg.seed, progress=False, callbacks=[keep_best, search_pruner],
+                config=cfg.model_dump(exclude_none=True),
             )
         if history.status == "diverged":
             trial.mark_diverged()
@@ -176,10 +178,39 @@ class ConfigObjective:
 
             history.meta["data"] = bundle.summary()
             history.meta["search"] = {"trial": trial.number, "stage": trial.stage, "params": dict(params)}
-            history.save()
+            history.save(trial.run_dir)
+            keep_best.save(trial.run_dir)
             (trial.run_dir / "config.toml").write_text(tomli_w.dumps(cfg.model_dump(exclude_none=True)))
         best = history.best_val_acc
         return 0.0 if best is None else best
+
+
+class BestWeights:
+    """A ``fit`` callback that keeps a copy of the weights of the best validation epoch so far.
+
+    A trial is trained without a run folder (no checkpoint and history written every epoch: a third of a
+    short trial's time) and saves once at its end: ``history.json`` and the best weights as
+    ``checkpoints/best.pt``, which is what the report, ``load_weights`` and ensembles read. A trial is never
+    resumed (a trial that was running when its worker died is run again), so nothing more is needed.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.weights: dict[str, Any] | None = None
+        self.epoch = self.num_steps = 0
+
+    def __call__(self, history: History) -> bool:
+        best = history.best_epoch
+        if best is not None and best["epoch"] == history.epochs[-1]["epoch"]:
+            self.weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.epoch, self.num_steps = best["epoch"], len(history.steps["step"])
+        return False  # never asks to stop
+
+    def save(self, run_dir: Path) -> None:
+        from babysit.train.checkpoint import checkpoint_path, save_weights
+
+        if self.weights is not None:
+            save_weights(checkpoint_path(run_dir, "best"), self.weights, epoch=self.epoch, num_steps=self.num_steps)
 
 
 @contextlib.contextmanager

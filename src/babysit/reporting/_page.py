@@ -406,11 +406,12 @@ def _filters_figure(history: History, folder: Path | None) -> Any:
 
 def first_layer_weights(folder: Path | None, history: History | None = None) -> tuple[str, Any] | None:
     """(layer name, weights as a NumPy array) of the first weight matrix or conv kernel in the run's last
-    checkpoint, or None (no checkpoint, or no such layer). The History holds no weights; the checkpoint does."""
+    checkpoint (a search trial keeps only its best), or None (no checkpoint, or no such layer). The History
+    holds no weights; the checkpoint does."""
     if folder is None:
         return None
-    path = folder / "checkpoints" / "last.pt"
-    if not path.is_file():
+    path = next((p for p in (folder / "checkpoints" / f"{w}.pt" for w in ("last", "best")) if p.is_file()), None)
+    if path is None:
         return None
     import torch
 

@@ -55,6 +55,17 @@ def save_checkpoint(path: Path, state: TrainingState, *, epoch: int, num_steps: 
         "rng_shuffle": state.generator.get_state(),
         **extra,
     }
+    _write(path, payload)
+
+
+def save_weights(path: Path, weights: dict[str, torch.Tensor], *, epoch: int, num_steps: int) -> None:
+    """Save model weights alone (a search trial's ``best.pt``): enough for :func:`load_weights` and ensembles,
+    not to resume training, and a fraction of the cost of a full checkpoint every epoch."""
+    _write(path, {"format": FORMAT_VERSION, "epoch": epoch, "num_steps": num_steps, "model": weights})
+
+
+def _write(path: Path, payload: dict[str, Any]) -> None:
+    """``torch.save`` through a temporary file and a rename: a reader never sees half a checkpoint."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".pt.tmp")
     torch.save(payload, tmp)
