@@ -197,6 +197,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--budget", type=int, default=300, help="epochs per search")
+    parser.add_argument("--trial-epochs", type=int, default=10, help="epochs of a full-length trial")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated; random is always run")
     parser.add_argument("--worker-trials", type=int, default=30)
     parser.add_argument("--worker-epochs", type=int, default=30, help="epochs per trial in the workers measurement")
     parser.add_argument("--worker-width", type=int, default=256, help="hidden width in the workers measurement")
@@ -204,11 +206,16 @@ def main() -> None:
     parser.add_argument("--only-workers", action="store_true", help="measure the workers only")
     parser.add_argument("--skip-workers", action="store_true")
     args = parser.parse_args()
+    BASE["train"]["epochs"] = args.trial_epochs
+    chosen = {"random", *args.strategies.split(",")}
+    for name in [n for n in STRATEGIES if n not in chosen]:
+        del STRATEGIES[name]
     torch.set_num_threads(1)  # tiny models: one thread each is fastest, and the 2-worker run gets a core each
     logging.getLogger("babysit").setLevel(logging.ERROR)
     babysit.data.load("digits", seed=0)  # warm the caches (scikit-learn import) before any timing
     if not args.only_workers:
-        print(f"search efficiency on the digits MLP: budget {args.budget} epochs per search, {args.seeds} seeds")
+        print(f"search efficiency on the digits MLP: budget {args.budget} epochs per search, full-length trials of "
+              f"{args.trial_epochs} epochs, {args.seeds} seeds")
         results = compare(args.seeds, args.budget)
         report(results, args.budget)
         boundary(args.budget)

@@ -57,7 +57,8 @@ from babysit.hpsearch.space import Param, space_from_dict, space_to_dict
 from babysit.hpsearch.status import write_pointer
 
 log = logging.getLogger("babysit")
-POLL_S = 0.25
+POLL_S = 0.25  # waiting for workers elsewhere while this process has no trial to run
+POOL_POLL_S = 1.0  # watching local workers: each look costs ~10 ms of a core they need (stage end <= 1 s late)
 PROMOTE = 2  # a stage of coarse_to_fine first trains this many of the previous stage's best settings longer
 MEMORY = "memory"  # storage="memory": the study lives in this process only (no folder unless search_dir)
 
@@ -356,7 +357,7 @@ class _Job:
             if _ledger.complete(trials, stage):
                 return
             pool.check(done=bool(study.user_attrs.get(_ledger.DONE)))
-            time.sleep(POLL_S)
+            time.sleep(POOL_POLL_S)
 
     def _check(self, study: Any) -> list[Any]:
         """Fail and re-queue trials of dead workers; stop on a worker's fatal error."""
