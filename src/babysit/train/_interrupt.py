@@ -58,4 +58,4 @@ def interrupts_deferred() -> Iterator[None]:
     if received:
         if received[0] == signal.SIGINT:
             raise KeyboardInterrupt
-        raise TrainingInterrupted(f"received signal {signal.Signals(received[0]).name}")
+        _raise_interrupt(received[0], None)
