@@ -46,9 +46,19 @@ def _restore_floats(value: Any) -> Any:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as JSON atomically; NaN and inf survive as strings and come back as floats."""
-    write_text_atomic(path, json.dumps(_jsonable(data), indent=1, default=str))
+    write_text_atomic(path, json_text(data, indent=1))
 
 
 def read_json(path: Path) -> Any:
     """Read JSON written by :func:`write_json_atomic`."""
-    return _restore_floats(json.loads(path.read_text(encoding="utf-8")))
+    return from_json_text(path.read_text(encoding="utf-8"))
+
+
+def json_text(data: Any, indent: int | None = None) -> str:
+    """``data`` as JSON text (NaN and inf as strings, anything else unknown as its ``str``)."""
+    return json.dumps(_jsonable(data), indent=indent, default=str)
+
+
+def from_json_text(text: str) -> Any:
+    """Read :func:`json_text` back, NaN and inf as floats again."""
+    return _restore_floats(json.loads(text))

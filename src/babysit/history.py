@@ -53,6 +53,9 @@ class History:
         findings: the diagnosis saved with the run (``Finding.to_dict()`` records).
         sections: results added by other stages, keyed by stage name.
         run_dir: the folder it is saved in, or None for an in-memory run.
+        checkpoint: with ``fit(..., keep_checkpoint=True)``, the training state after the last finished epoch
+            (what ``checkpoints/last.pt`` holds), in memory: ``fit(..., resume=history)`` continues from it.
+            Never written to ``history.json``.
     """
 
     epochs: list[dict[str, Any]] = field(default_factory=list)
@@ -66,6 +69,7 @@ class History:
     findings: list[dict[str, Any]] = field(default_factory=list)
     sections: dict[str, Any] = field(default_factory=dict)
     run_dir: Path | None = None
+    checkpoint: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     # --- reading -------------------------------------------------------------------------------------
     @property
@@ -148,7 +152,11 @@ class History:
                 " It does not exist." if not folder.exists() else f" Found: {sorted(p.name for p in folder.iterdir())}."
             )
             raise CheckpointError(f"no {HISTORY_FILE} in run folder {str(folder)!r}.{hint}")
-        data = read_json(path)
+        return cls.from_dict(read_json(path), run_dir=folder)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], run_dir: Path | None = None) -> History:
+        """The History of a :meth:`to_dict` record (the lists are copied, so the record stays as it was)."""
         steps = {k: list(data.get("steps", {}).get(k, [])) for k in STEP_KEYS}
         return cls(
             epochs=list(data.get("epochs", [])),
@@ -161,7 +169,7 @@ class History:
             histograms=dict(data.get("histograms", {})),
             findings=list(data.get("findings", [])),
             sections=dict(data.get("sections", {})),
-            run_dir=folder,
+            run_dir=run_dir,
         )
 
 

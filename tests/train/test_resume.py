@@ -14,7 +14,7 @@ import torch
 
 import babysit
 from babysit import models
-from babysit.errors import CheckpointError
+from babysit.errors import CheckpointError, ConfigError
 from babysit.history import History
 
 SETTINGS = dict(
@@ -53,6 +53,35 @@ def test_resume_reproduces_uninterrupted_run(digits, tmp_path) -> None:
     assert _strip_seconds(h_resumed.epochs) == _strip_seconds(h_straight.epochs)
     assert h_resumed.steps == h_straight.steps
     assert History.load(tmp_path / "b").status == "completed"
+
+
+def test_resume_from_a_history_in_memory_reproduces_uninterrupted_run(digits) -> None:
+    # what a search does with a promising short trial: keep its state in memory, then train it on
+    straight = _model(digits)
+    h_straight = babysit.fit(straight, digits, epochs=5, ema_decay=0.9, **SETTINGS)
+
+    short = babysit.fit(_model(digits), digits, epochs=2, ema_decay=0.9, keep_checkpoint=True, **SETTINGS)
+    assert short.checkpoint is not None and short.checkpoint["epoch"] == 2
+    resumed = _model(digits)
+    h_resumed = babysit.fit(resumed, digits, epochs=5, ema_decay=0.9, resume=short, **SETTINGS)
+
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert _strip_seconds(h_resumed.epochs) == _strip_seconds(h_straight.epochs)
+    assert h_resumed.steps == h_straight.steps
+    assert h_resumed.meta["epochs"] == 5 and h_resumed.status == "completed"
+    # the kept state is a copy: training on did not change it, so it can be continued twice
+    assert len(short.epochs) == 2 and short.checkpoint["epoch"] == 2
+    again = _model(digits)
+    babysit.fit(again, digits, epochs=5, ema_decay=0.9, resume=short, **SETTINGS)
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), resumed.state_dict().values()))
+
+
+def test_resume_from_a_history_without_checkpoint_says_what_to_do(digits) -> None:
+    plain = babysit.fit(_model(digits), digits, epochs=1, **SETTINGS)
+    assert plain.checkpoint is None  # kept only when asked: it costs a copy of the weights
+    with pytest.raises(ConfigError, match="keep_checkpoint=True"):
+        babysit.fit(_model(digits), digits, epochs=2, resume=plain, **SETTINGS)
 
 
 def test_resume_with_another_model_is_refused(digits, tmp_path) -> None:

@@ -41,7 +41,12 @@ def checkpoint_path(run_dir: Path, which: str = "last") -> Path:
 
 def save_checkpoint(path: Path, state: TrainingState, *, epoch: int, num_steps: int, **extra: Any) -> None:
     """Save ``state`` after ``epoch`` finished epochs and ``num_steps`` steps, atomically."""
-    payload = {
+    _write(path, checkpoint_payload(state, epoch=epoch, num_steps=num_steps, **extra))
+
+
+def checkpoint_payload(state: TrainingState, *, epoch: int, num_steps: int, **extra: Any) -> dict[str, Any]:
+    """What a checkpoint holds, as a dict of state dicts that still share the live tensors (copy it to keep it)."""
+    return {
         "format": FORMAT_VERSION,
         "epoch": epoch,
         "num_steps": num_steps,
@@ -55,7 +60,6 @@ def save_checkpoint(path: Path, state: TrainingState, *, epoch: int, num_steps: 
         "rng_shuffle": state.generator.get_state(),
         **extra,
     }
-    _write(path, payload)
 
 
 def save_weights(path: Path, weights: dict[str, torch.Tensor], *, epoch: int, num_steps: int) -> None:

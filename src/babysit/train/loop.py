@@ -9,6 +9,7 @@ each epoch's end; it stops the run cleanly with the last good checkpoint kept.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import math
 import shutil
@@ -35,6 +36,7 @@ from babysit.train._progress import EpochProgress
 from babysit.train.checkpoint import (
     TrainingState,
     checkpoint_path,
+    checkpoint_payload,
     read_checkpoint,
     restore_checkpoint,
     save_checkpoint,
@@ -77,7 +79,8 @@ def fit(
     batch_size: int = 64,
     monitor: bool | dict[str, Any] | Monitor = True,
     run_dir: str | Path | None = None,
-    resume: bool = False,
+    resume: bool | History = False,
+    keep_checkpoint: bool = False,
     device: str | torch.device = "auto",
     precision: str = "fp32",
     compile: bool = False,
@@ -110,7 +113,11 @@ def fit(
             instance is used as it is, False records nothing per layer. The diagnosis of the run
             (``history.findings``) is made in every case; without the Monitor it sees only the curves.
         run_dir: a folder for history, checkpoints (last and best) and the report; None keeps it in memory.
-        resume: continue the run saved in ``run_dir`` from its last checkpoint.
+        resume: True continues the run saved in ``run_dir`` from its last checkpoint; a History returned by
+            ``fit(..., keep_checkpoint=True)`` continues that run from memory (the same model, data and
+            settings; ``epochs`` is the new total). Either way the result equals one uninterrupted run.
+        keep_checkpoint: keep the final training state in memory as ``history.checkpoint`` (a search
+            continues its promising short trials this way instead of training them again from scratch).
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
         precision: ``"fp32"`` or ``"bf16"`` (autocast of forward and loss).
         compile: run the forward pass through ``torch.compile``.
@@ -130,7 +137,7 @@ def fit(
     """
     # --- settings and data -----------------------------------------------------------------------------
     _check_settings(epochs=epochs, batch_size=batch_size, reg=reg, precision=precision, lr=lr)
-    if resume and run_dir is None:
+    if resume is True and run_dir is None:
         raise ConfigError("resume=True needs run_dir: the folder of the run to continue.")
     train_data, val_data = _split_bundle(train_data, val_data)
     dev = resolve_device(device)
@@ -173,7 +180,9 @@ def fit(
         precision=precision, compile=compile, steps_per_epoch=len(batches),
         num_train=batches.num_examples, config=config,
     )
-    if resume:
+    if isinstance(resume, History):
+        history = _continue_in_memory(resume, state, history)
+    elif resume:
         payload = read_checkpoint(checkpoint_path(folder, "last"))  # type: ignore[arg-type]
         restore_checkpoint(payload, state)
         history = History.load(folder)  # type: ignore[arg-type]
@@ -227,6 +236,10 @@ def fit(
                 setup.monitor.close()  # type: ignore[union-attr]
             for callback in own_callbacks:
                 callback.close()  # TensorBoard flushes its event file
+
+    if keep_checkpoint and history.status != "diverged":  # a diverged run's weights are not worth continuing
+        payload = checkpoint_payload(state, epoch=len(history.epochs), num_steps=len(history.steps["step"]))
+        history.checkpoint = copy.deepcopy(payload)
 
     # --- diagnosis: the findings go into the History (and the run folder) --------------------------------
     if setup.monitor is not None:
@@ -419,6 +432,22 @@ def _ema_model(model: nn.Module, decay: float) -> torch.optim.swa_utils.Averaged
 
 def _is_plateau(sched: Any) -> bool:
     return isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+
+def _continue_in_memory(earlier: History, state: TrainingState, fresh: History) -> History:
+    """Restore ``earlier.checkpoint`` into ``state``; the new History holds the earlier epochs and this run's meta."""
+    if earlier.checkpoint is None:
+        raise ConfigError(
+            "resume=history needs a History from fit(..., keep_checkpoint=True) that did not diverge: "
+            "this one holds no checkpoint."
+        )
+    payload = copy.deepcopy(earlier.checkpoint)  # the optimizer would train on in the kept tensors themselves
+    restore_checkpoint(payload, state)
+    history = History.from_dict(copy.deepcopy(earlier.to_dict()), run_dir=fresh.run_dir)
+    history.truncate(payload["epoch"], payload["num_steps"])
+    history.meta = fresh.meta
+    history.status, history.stop_reason, history.findings = "running", None, []
+    return history
 
 
 def _save(folder: Path, state: TrainingState, history: History) -> None:
