@@ -61,11 +61,12 @@ def trajectory(result: SearchResult) -> list[tuple[int, float]]:
     """(epochs spent so far, validation accuracy) after every epoch of every trial, in the order they ran."""
     points, spent = [], 0
     for trial in sorted(result.trials, key=lambda t: t.number):
-        for acc in trial.curve:
+        trained = trial.curve[trial.start_epoch:]  # a continued trial is charged only the epochs it trained
+        for acc in trained:
             spent += 1
             if acc is not None:
                 points.append((spent, acc))
-        spent += max(0, trial.epochs - len(trial.curve))
+        spent += max(0, trial.epochs - len(trained))
     return points
 
 

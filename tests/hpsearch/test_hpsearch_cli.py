@@ -55,6 +55,10 @@ def test_search_cli_runs_coarse_to_fine_and_ensembles_on_test(tmp_path: Path) ->
     # 24 epochs: stage 1 of 1-epoch trials, then 2-epoch, then 3-epoch ones; test split only in the ensemble
     assert [s["epochs"] for s in saved.stages] == [1, 2, 3] and saved.epochs_used <= 24
     assert saved.ensemble["k"] == 3 and 0.5 < saved.ensemble["test_acc"] <= 1.0
+    # three different settings: a promoted trial and the shorter trial it continued are one model, not two
+    by_number = {t.number: t for t in saved.trials}
+    settings = {json.dumps(by_number[m["number"]].params, sort_keys=True) for m in saved.ensemble["members"]}
+    assert len(settings) == 3
     assert saved.best_config["train"]["epochs"] == 3 and "search" not in saved.best_config
 
     status = runner.invoke(app, ["search", "status", str(folder)])

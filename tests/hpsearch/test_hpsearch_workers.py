@@ -40,7 +40,7 @@ def test_four_local_workers_share_one_sqlite_study(tmp_path: Path) -> None:
     )
     states = Counter(t.state for t in result.trials)
     # every trial finished: no "database is locked", no failed trial, and all four processes took trials
-    assert states["failed"] == 0 and states["complete"] > 30, states
+    assert states["failed"] == 0 and states["complete"] + states["pruned"] > 50 and states["complete"] > 10, states
     assert len({t.worker for t in result.trials}) == 4
     # the stages' caps hold although four workers raced for the last places
     for stage in result.stages:

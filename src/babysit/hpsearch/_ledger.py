@@ -20,6 +20,8 @@ from optuna.trial import TrialState
 
 SPEC, STAGES, DONE, ERROR = "babysit:spec", "babysit:stages", "babysit:done", "babysit:error"
 RESULT = "result"  # a finished trial's user attribute: {"outcome", "epochs_run", "best_val_acc", ...}
+# A promoted trial that continues a shorter one carries ``continues`` (that trial's number) and ``start_epoch``
+# (the epochs it inherits) from the moment it is queued, so the stage's budget counts only its new epochs.
 ACTIVE = (TrialState.RUNNING, TrialState.WAITING)
 
 
@@ -38,15 +40,27 @@ def retried_numbers(trials: Sequence[Any]) -> set[int]:
     return {n for t in trials for n in t.system_attrs.get("retry_history", [])}
 
 
+def start_epoch(trial: Any) -> int:
+    """The epochs a trial inherited from the shorter trial it continues (0: trained from scratch)."""
+    result = result_of(trial)
+    return int(result.get("start_epoch", 0) if "outcome" in result else trial.user_attrs.get("start_epoch", 0))
+
+
+def last_epoch(trial: Any) -> int:
+    """The epoch a trial's setting stopped at: the epochs it inherited plus the epochs it trained."""
+    return start_epoch(trial) + epochs_spent(trial)
+
+
 def epochs_spent(trial: Any) -> int:
-    """Epochs a finished trial trained (its reported epochs; a running one is counted elsewhere)."""
+    """Epochs a finished trial trained itself (a continued trial is not charged what it inherited; a running
+    one is counted elsewhere)."""
     result = result_of(trial)
     if "epochs_run" in result:
         return int(result["epochs_run"])
     if trial.intermediate_values:
-        return int(max(trial.intermediate_values))
+        return int(max(trial.intermediate_values)) - start_epoch(trial)
     if trial.state == TrialState.COMPLETE:
-        return int(trial.user_attrs.get("epochs", 0))
+        return int(trial.user_attrs.get("epochs", 0)) - start_epoch(trial)
     return 0
 
 
@@ -71,7 +85,7 @@ def usage(trials: Sequence[Any], stage: int, *, before: int | None = None, untag
             continue
         if t.state in ACTIVE:
             count += 1
-            epochs += int(t.user_attrs.get("epochs", untagged))  # being tagged: at the stage's length
+            epochs += int(t.user_attrs.get("epochs", untagged)) - start_epoch(t)  # being tagged: the stage's length
         elif t.state == TrialState.FAIL and t.number in retried:
             epochs += epochs_spent(t)
         else:

@@ -3,7 +3,11 @@
 A callable objective is ``objective(params, trial) -> validation accuracy``. It trains ``trial.epochs``
 epochs, calls ``trial.report(epoch, val_acc)`` after each, and returns early once ``trial.should_stop()``
 says so (the pruner stopped it, or it diverged). A config objective does exactly that through ``fit``'s
-epoch callbacks. The search only ever sees the validation split (lecture H1); the test split stays untouched.
+epoch callbacks. Optionally an objective continues promising settings instead of training them again:
+``trial.keep_state(state)`` hands over its final state, and a later, longer trial of the same setting gets
+it back as ``trial.parent_state``, trains epochs ``trial.start_epoch + 1 .. trial.epochs`` and is charged
+only those. An objective that ignores ``parent_state`` and reports from epoch 1 is charged every epoch.
+The search only ever sees the validation split (lecture H1); the test split stays untouched.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ import copy
 import json
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from babysit._io import from_json_text, json_text
 from babysit.config import RunConfig, config_from_dict
 from babysit.errors import ConfigError
 from babysit.history import History
@@ -32,11 +37,15 @@ class SearchTrial:
         params: the sampled hyperparameters, by name.
         run_dir: a folder for its checkpoint and statistics, or None for an in-memory search.
         curve: ``(epoch, val_acc)`` pairs reported so far.
+        continues: the number of the shorter trial of the same setting this one continues, or None.
+        parent_state: what that trial kept with :meth:`keep_state` (None: train from scratch).
+        start_epoch: the epochs that trial trained already (0 when training from scratch).
     """
 
     def __init__(
         self, optuna_trial: Any, *, params: Mapping[str, Any], stage: int, epochs: int, run_dir: Path | None,
-        pruning: bool,
+        pruning: bool, continues: int | None = None, parent_state: Any = None, start_epoch: int = 0,
+        keeper: Callable[[Any], None] | None = None,
     ) -> None:
         self._trial = optuna_trial
         self._pruning = pruning
@@ -49,6 +58,21 @@ class SearchTrial:
         self.pruned = False
         self.diverged = False
         self.history: History | None = None
+        self.continues = continues if parent_state is not None else None
+        self.parent_state = parent_state
+        self.start_epoch = start_epoch if parent_state is not None else 0
+        self._keeper = keeper
+
+    @property
+    def keeps_state(self) -> bool:
+        """Whether a longer trial may continue this one (a stage with a next stage): then call keep_state."""
+        return self._keeper is not None
+
+    def keep_state(self, state: Any) -> None:
+        """Hand over the final training state (tensors and plain containers, e.g. state dicts) so that a
+        longer trial of this setting can continue it; does nothing when no later stage will."""
+        if self._keeper is not None:
+            self._keeper(state)
 
     def report(self, epoch: int, val_acc: float) -> None:
         """Record the validation accuracy after ``epoch`` (1-based); a NaN or inf marks the trial diverged."""
@@ -56,6 +80,8 @@ class SearchTrial:
             value = float(val_acc)
         except (TypeError, ValueError):
             raise ConfigError(f"trial.report(epoch, val_acc) needs a number, got val_acc={val_acc!r}.") from None
+        if self.start_epoch and int(epoch) <= self.start_epoch:  # trained from scratch after all: charge it all
+            self.start_epoch, self.continues = 0, None
         self.curve.append((int(epoch), value))
         if not math.isfinite(value):
             self.diverged = True
@@ -79,7 +105,13 @@ class SearchTrial:
 
     @property
     def epochs_run(self) -> int:
-        return max((e for e, _ in self.curve), default=0)
+        """The last epoch reported (a continued trial counts the epochs it inherited too)."""
+        return max((e for e, _ in self.curve), default=self.start_epoch)
+
+    @property
+    def epochs_trained(self) -> int:
+        """The epochs this trial trained itself: what the search's budget is charged."""
+        return self.epochs_run - self.start_epoch
 
     def __repr__(self) -> str:
         return f"SearchTrial(number={self.number}, stage={self.stage}, epochs={self.epochs}, params={self.params})"
@@ -159,20 +191,26 @@ class ConfigObjective:
             trial.report(record["epoch"], math.nan if val is None else val)
             return trial.should_stop()
 
-        keep_best = BestWeights(model)
+        earlier = None if trial.parent_state is None else _earlier_history(trial.parent_state)
+        keep_best = BestWeights(model, None if trial.parent_state is None else trial.parent_state.get("best"))
         annealing = None if cfg.momentum_annealing is None else cfg.momentum_annealing.model_dump()
         with _quiet("babysit"):  # a trial's own notes (diagnosis, divergence) would drown the search's progress
             history = fit(
                 model, bundle, loss_fn=cfg.train.loss, optimizer=cfg.optimizer_spec(), lr=cfg.optimizer.lr,
                 reg=cfg.train.reg, schedule=cfg.schedule_spec(), momentum_annealing=annealing,
                 epochs=cfg.train.epochs, batch_size=cfg.train.batch_size, monitor=cfg.train.monitor,
-                run_dir=None, device=cfg.device, precision=cfg.train.precision, compile=cfg.train.compile,
+                run_dir=None, resume=earlier if earlier is not None else False, keep_checkpoint=trial.keeps_state,
+                device=cfg.device, precision=cfg.train.precision, compile=cfg.train.compile,
                 seed=cfg.seed, progress=False, callbacks=[keep_best, search_pruner],
                 config=cfg.model_dump(exclude_none=True),
             )
         if history.status == "diverged":
             trial.mark_diverged()
         trial.history = history
+        if history.checkpoint is not None:
+            # the history as JSON text: a state file is read back with weights_only=True (tensors and plain data)
+            trial.keep_state({"checkpoint": history.checkpoint, "history": json_text(history.to_dict()),
+                              "best": keep_best.payload()})
         if trial.run_dir is not None:
             import tomli_w
 
@@ -194,10 +232,12 @@ class BestWeights:
     resumed (a trial that was running when its worker died is run again), so nothing more is needed.
     """
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, earlier: Mapping[str, Any] | None = None) -> None:
         self.model = model
         self.weights: dict[str, Any] | None = None
         self.epoch = self.num_steps = 0
+        if earlier:  # a continued trial: the best epoch so far may be one it inherited
+            self.weights, self.epoch, self.num_steps = earlier["weights"], earlier["epoch"], earlier["num_steps"]
 
     def __call__(self, history: History) -> bool:
         best = history.best_epoch
@@ -206,11 +246,24 @@ class BestWeights:
             self.epoch, self.num_steps = best["epoch"], len(history.steps["step"])
         return False  # never asks to stop
 
+    def payload(self) -> dict[str, Any] | None:
+        """The best weights and when they were reached (kept for a trial that continues this one)."""
+        if self.weights is None:
+            return None
+        return {"weights": self.weights, "epoch": self.epoch, "num_steps": self.num_steps}
+
     def save(self, run_dir: Path) -> None:
         from babysit.train.checkpoint import checkpoint_path, save_weights
 
         if self.weights is not None:
             save_weights(checkpoint_path(run_dir, "best"), self.weights, epoch=self.epoch, num_steps=self.num_steps)
+
+
+def _earlier_history(state: Mapping[str, Any]) -> History:
+    """The History a continued trial resumes: the shorter trial's epochs and its final checkpoint."""
+    earlier = History.from_dict(from_json_text(state["history"]))
+    earlier.checkpoint = state["checkpoint"]
+    return earlier
 
 
 @contextlib.contextmanager

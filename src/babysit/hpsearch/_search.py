@@ -41,6 +41,7 @@ from babysit.hpsearch._resolve import (
     torch_threads,
 )
 from babysit.hpsearch._stages import Stage, default_top_k, plan_stages, stage_budget
+from babysit.hpsearch._states import TrialStates
 from babysit.hpsearch._storage import (
     HEARTBEAT_INTERVAL_S,
     default_url,
@@ -59,7 +60,7 @@ from babysit.hpsearch.status import write_pointer
 log = logging.getLogger("babysit")
 POLL_S = 0.25  # waiting for workers elsewhere while this process has no trial to run
 POOL_POLL_S = 1.0  # watching local workers: each look costs ~10 ms of a core they need (stage end <= 1 s late)
-PROMOTE = 2  # a stage of coarse_to_fine first trains this many of the previous stage's best settings longer
+PROMOTE = 4  # a stage of coarse_to_fine first continues this many of the previous stage's best settings
 MEMORY = "memory"  # storage="memory": the study lives in this process only (no folder unless search_dir)
 
 
@@ -104,8 +105,8 @@ def search(
         seed: seeds the samplers (each worker and stage apart).
         epochs: epochs of a full-length trial (default: the config's ``train.epochs``, or 10).
         stages: coarse_to_fine's stages (:class:`Stage` or dicts) instead of the default three.
-        pruner: ``median``, ``successive_halving`` or ``none`` (default: none for one-stage strategies,
-            median inside coarse_to_fine's longer stages).
+        pruner: ``median``, ``successive_halving`` or ``none`` (default: none for one-stage strategies; in
+            coarse_to_fine, median in the medium stage and successive halving in the full-length one).
         search_dir: the search folder (default ``<runs_dir>/<name>-search`` for a config).
         study_name: the study's name (default: the config's or the callable's name).
         overwrite: start over instead of resuming the search in the folder.
@@ -144,6 +145,7 @@ class _Job:
     study_name: str
     heartbeat_interval: int
     spec: dict[str, Any] = field(default_factory=dict)
+    states: TrialStates = field(default_factory=lambda: TrialStates(None))
 
     @classmethod
     def build(cls, objective: Any, space: Mapping[str, Any] | None, **kw: Any) -> _Job:
@@ -186,6 +188,7 @@ class _Job:
             budget_epochs=kw["budget_epochs"], trials=kw["trials"], workers=workers, seed=kw["seed"], url=url,
             search_dir=folder, study_name=name, heartbeat_interval=kw["heartbeat_interval"],
         )
+        job.states = TrialStates(None if folder is None else folder.resolve())
         job.spec = {
             "format": 1, "strategy": job.strategy, "space": space_to_dict(user_space),
             "stages": [s.to_dict() for s in plan], "budget_epochs": job.budget_epochs, "trials": job.trials,
@@ -252,6 +255,7 @@ class _Job:
             search_dir=None if self.search_dir is None else str(self.search_dir.resolve()), seed=self.seed,
             heartbeat_interval=self.heartbeat_interval, parallel=self.workers > 1,
             threads=max(1, (os.cpu_count() or 1) // self.workers) if self.workers > 1 else None,
+            states=self.states,
         )
         pool = LocalWorkers(self.workers, worker) if self.workers > 1 else None
         try:
@@ -291,40 +295,53 @@ class _Job:
             "budget_epochs": stage_budget(self.plan, i, self.budget_epochs, spent),
             "sampler": stage.sampler, "pruner": stage.pruner, "top_k": stage.top_k,
             "space": space_to_dict(space), "status": "running", "started": _now(),
+            "keep_state": i + 1 < len(self.plan),  # the next stage may continue this one's best trials
         }
         log.info(
             "stage %d/%d: %s-epoch trials, %s, sampler %s, pruner %s", i + 1, len(self.plan), stage.epochs,
             _caps(current), stage.sampler, stage.pruner,
         )
         if i > 0:  # queued before the stage is published, so no worker samples ahead of them
-            self._promote(study, published[i - 1], current, space)
+            promoted = self._promote(study, published[i - 1], current, space)
+            self._drop_states(study, published[i - 1]["index"], keep=promoted)
         study.set_user_attr(_ledger.STAGES, [*published, current])
         return current
 
     def _promote(
         self, study: Any, previous: dict[str, Any], current: dict[str, Any], space: Mapping[str, Param]
-    ) -> None:
+    ) -> list[int]:
         """Queue the previous stage's best settings as the first trials of this longer stage (lecture H5).
 
         The coarse stage ranked them on short runs; training them longer first is what successive halving
-        does with its survivors, and it makes the search's first long trials its most promising ones. New
-        samples around them follow. At most ``PROMOTE`` trials, and only settings inside this stage's ranges.
+        does with its survivors, and it makes the search's first long trials its most promising ones. Each
+        continues its shorter trial from where it stopped (the trial kept its state), so the stage pays only
+        the new epochs. New samples around them follow. At most ``PROMOTE`` trials, and only settings inside
+        this stage's ranges. Returns the numbers of the trials continued.
         """
         by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
         ranges = {name: param.distribution() for name, param in space.items()}
-        promoted = 0
+        promoted: list[int] = []
         for number in previous.get("top") or []:
             trial = by_number.get(number)
-            if promoted >= PROMOTE or trial is None or not inside(trial, ranges):
+            if len(promoted) >= PROMOTE or trial is None or not inside(trial, ranges):
                 continue
-            study.enqueue_trial(
-                dict(trial.params),
-                user_attrs={"stage": current["index"], "epochs": current["epochs"], "promoted_from": number},
-            )
-            promoted += 1
+            attrs = {"stage": current["index"], "epochs": current["epochs"], "promoted_from": number}
+            start = _ledger.last_epoch(trial)
+            if previous.get("keep_state") and _ledger.outcome_of(trial) in ("complete", "pruned") \
+                    and 0 < start < current["epochs"]:
+                attrs.update(continues=number, start_epoch=start)
+            study.enqueue_trial(dict(trial.params), user_attrs=attrs)
+            promoted.append(number)
         if promoted:
-            log.info("stage %d starts with the %d best settings of stage %d, trained longer", current["index"],
-                     promoted, previous["index"])
+            log.info("stage %d starts with the %d best settings of stage %d, trained on", current["index"],
+                     len(promoted), previous["index"])
+        return promoted
+
+    def _drop_states(self, study: Any, stage: int, keep: Sequence[int] = ()) -> None:
+        """Forget the kept states of a stage's trials that no trial will continue (they can be large)."""
+        for t in study.get_trials(deepcopy=False):
+            if t.user_attrs.get("stage") == stage and t.number not in keep:
+                self.states.drop(t.number, _ledger.result_of(t).get("run_dir"))
 
     def _requeue_interrupted(self, study: Any, index: int) -> None:
         """On resume: queue again the trials of this stage that were interrupted (Ctrl-C, SIGTERM)."""
@@ -392,6 +409,8 @@ class _Job:
         )
         published[i] = current
         study.set_user_attr(_ledger.STAGES, published)
+        if i > 0:  # this stage's promoted trials have continued their parents: nobody needs those states now
+            self._drop_states(study, published[i - 1]["index"])
 
     # --- results ---------------------------------------------------------------------------------------------
     def _result(self, study: Any, *, done: bool = True) -> SearchResult:

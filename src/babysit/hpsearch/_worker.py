@@ -16,7 +16,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from babysit.errors import BabysitError
 from babysit.hpsearch import _ledger
 from babysit.hpsearch._errors import SearchError
 from babysit.hpsearch._objective import SearchTrial
+from babysit.hpsearch._states import TrialStates
 from babysit.hpsearch._storage import HEARTBEAT_INTERVAL_S, make_storage
 from babysit.hpsearch._view import StageSampler, make_pruner, make_sampler
 from babysit.hpsearch.space import space_from_dict
@@ -50,6 +51,7 @@ class WorkerSpec:
     idle_timeout_s: float | None = None  # a joining worker gives up after waiting this long for work
     poll_s: float = 0.25
     parallel: bool = False  # other workers share the study (TPE then uses constant liar)
+    states: TrialStates = field(default_factory=lambda: TrialStates(None))  # kept for trials that continue them
 
 
 def worker_id() -> str:
@@ -95,9 +97,18 @@ class _Runner:
         ot.set_user_attr("worker", worker_id())
         params = {name: p.suggest(ot, name) for name, p in space_from_dict(stage["space"]).items()}
         folder = None if self.spec.search_dir is None else Path(self.spec.search_dir) / "trials" / f"{ot.number:04d}"
+        parent, parent_state = self._parent(ot)
+        keeper = None
+        if stage.get("keep_state"):
+            def keeper(state: Any) -> None:
+                self.spec.states.put(ot.number, folder, state)
         trial = SearchTrial(
-            ot, params=params, stage=index, epochs=stage["epochs"], run_dir=folder, pruning=stage["pruner"] != "none"
+            ot, params=params, stage=index, epochs=stage["epochs"], run_dir=folder, pruning=stage["pruner"] != "none",
+            continues=parent, parent_state=parent_state, start_epoch=int(ot.user_attrs.get("start_epoch", 0)),
+            keeper=keeper,
         )
+        if trial.start_epoch != ot.user_attrs.get("start_epoch", 0):  # no state to continue: charged in full
+            ot.set_user_attr("start_epoch", trial.start_epoch)
         started = time.perf_counter()
         try:
             value = self.spec.objective(params, trial)
@@ -123,16 +134,31 @@ class _Runner:
         self._finish(ot, trial, "complete", started, value=float(value))
         return float(value)
 
+    def _parent(self, ot: Any) -> tuple[int | None, Any]:
+        """The shorter trial this one continues and the state it kept (None, None: train from scratch)."""
+        number = ot.user_attrs.get("continues")
+        if number is None:
+            return None, None
+        parent = next((t for t in ot.study.get_trials(deepcopy=False) if t.number == number), None)
+        run_dir = None if parent is None else _ledger.result_of(parent).get("run_dir")
+        state = self.spec.states.get(number, run_dir)
+        if state is None:
+            log.info("trial %d: no state of trial %d to continue; training its setting from scratch", ot.number, number)
+        return number, state
+
     def _finish(
         self, ot: Any, trial: SearchTrial, outcome: str, started: float, *, value: float | None = None,
         error: str | None = None,
     ) -> None:
         self.last_outcome, self.last_error = outcome, error
         best = value if value is not None else trial.best_reported
-        epochs = trial.epochs_run or (trial.epochs if outcome == "complete" else 0)
+        unreported = trial.epochs - trial.start_epoch if outcome == "complete" else 0  # never called report()
+        epochs = trial.epochs_trained if trial.curve else unreported
         attrs: dict[str, Any] = {
             "outcome": outcome, "epochs_run": epochs, "duration_s": round(time.perf_counter() - started, 3),
         }
+        if trial.continues is not None:
+            attrs.update(continues=trial.continues, start_epoch=trial.start_epoch)
         if best is not None and math.isfinite(best):
             attrs["best_val_acc"] = best
         if error is not None:

@@ -6,6 +6,7 @@ once, after the search, to report how the top-K models do alone and together.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,14 @@ def _accuracy(probs: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def members_of(result: SearchResult, k: int) -> list[TrialRecord]:
-    """The trials an ensemble of ``k`` would use."""
-    ranked = sorted(result.trials, key=lambda t: t.value or 0.0, reverse=True)
-    return [t for t in ranked if t.state == "complete" and t.run_dir is not None][:k]
+    """The trials an ensemble of ``k`` would use: the best ``k`` settings, each once. A setting trained in
+    two stages (a promoted trial and the shorter one it continued) is the same model twice, no variety."""
+    ranked = sorted(result.trials, key=lambda t: (t.value or 0.0, t.last_epoch), reverse=True)
+    members: list[TrialRecord] = []
+    seen: set[str] = set()
+    for t in ranked:
+        setting = json.dumps(t.params, sort_keys=True, default=str)
+        if t.state == "complete" and t.run_dir is not None and setting not in seen:
+            members.append(t)
+            seen.add(setting)
+    return members[:k]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +35,19 @@ class TrialRecord:
         value: its best validation accuracy (None when it failed before an epoch, or still runs).
         state: ``complete``, ``pruned``, ``diverged``, ``failed``, ``running`` or ``waiting``.
         stage: the stage it belongs to (1 = the coarsest).
-        epochs: epochs it trained (pruned and diverged trials stop early).
-        planned_epochs: epochs it was given.
-        curve: validation accuracy after each epoch (None where not reported).
+        epochs: epochs it trained itself (pruned and diverged trials stop early; a continued trial does not
+            count the epochs it inherited).
+        planned_epochs: epochs it was given (its setting's total length).
+        curve: validation accuracy after each epoch of its setting (None where not reported); for a continued
+            trial the first ``start_epoch`` values are those of the trial it continued.
         worker: ``host:pid`` of the process that ran it.
         duration_s: wall time of the trial.
         run_dir: its folder (checkpoint + statistics; the name holds the validation accuracy), or None.
         retry_of: the number of the failed trial this one re-runs, or None.
         requeued: True for a failed trial whose worker died and which was queued again.
         error: why it failed, when it did.
+        continued_from: the number of the shorter trial of the same setting it continued, or None.
+        start_epoch: the epochs it inherited from that trial (0: trained from scratch).
     """
 
     number: int
@@ -60,6 +64,13 @@ class TrialRecord:
     retry_of: int | None = None
     requeued: bool = False
     error: str | None = None
+    continued_from: int | None = None
+    start_epoch: int = 0
+
+    @property
+    def last_epoch(self) -> int:
+        """The epoch its setting stopped at (inherited epochs included)."""
+        return self.start_epoch + self.epochs
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,6 +100,7 @@ def record_from_trial(trial: Any, retried: set[int]) -> TrialRecord:
             value = max(trial.intermediate_values.values())
     steps = trial.intermediate_values
     curve = [steps.get(e) for e in range(1, int(max(steps)) + 1)] if steps else []
+    start = _ledger.start_epoch(trial)
     return TrialRecord(
         number=trial.number,
         params=dict(trial.params),
@@ -104,15 +116,23 @@ def record_from_trial(trial: Any, retried: set[int]) -> TrialRecord:
         retry_of=trial.system_attrs.get("failed_trial"),
         requeued=trial.number in retried,
         error=result.get("error"),
+        continued_from=result.get("continues", attrs.get("continues")) if start else None,
+        start_epoch=start,
     )
 
 
 def records_from_study(trials: Sequence[Any]) -> list[TrialRecord]:
-    """Every trial that trained or tried to (surplus trials, which never trained, are left out)."""
+    """Every trial that trained or tried to (surplus trials, which never trained, are left out); a continued
+    trial's curve starts with the values of the trial it continued."""
     retried = _ledger.retried_numbers(trials)
-    return [
-        record_from_trial(t, retried) for t in trials if _ledger.outcome_of(t) != "surplus"
-    ]
+    records = [record_from_trial(t, retried) for t in trials if _ledger.outcome_of(t) != "surplus"]
+    by_number = {r.number: r for r in records}
+    for i, r in enumerate(records):  # in trial order: a parent's own inherited part is filled in first
+        parent = by_number.get(r.continued_from) if r.continued_from is not None else None
+        if parent is not None and r.start_epoch:
+            inherited = (parent.curve + [None] * r.start_epoch)[: r.start_epoch]
+            records[i] = by_number[r.number] = replace(r, curve=inherited + r.curve[r.start_epoch:])
+    return records
 
 
 def best_record(records: Sequence[TrialRecord]) -> TrialRecord | None:
@@ -120,7 +140,7 @@ def best_record(records: Sequence[TrialRecord]) -> TrialRecord | None:
     for states in (("complete",), ("pruned", "diverged")):
         scored = [r for r in records if r.state in states and r.value is not None]
         if scored:
-            return max(scored, key=lambda r: (r.value, r.epochs, -r.number))
+            return max(scored, key=lambda r: (r.value, r.last_epoch, -r.number))
     return None
 
 
@@ -212,7 +232,7 @@ class SearchResult:
             "warnings": [w.to_dict() for w in self.warnings],
             "best": None if best is None else {
                 "number": best.number, "params": best.params, "value": best.value, "stage": best.stage,
-                "epochs": best.epochs, "run_dir": best.run_dir,
+                "epochs": best.last_epoch, "run_dir": best.run_dir,
             },
             "best_config": self.best_config,
             "ensemble": self.ensemble,
@@ -281,7 +301,7 @@ def trials_table(records: Sequence[TrialRecord], space: Mapping[str, Param], *, 
     """Trials sorted by validation accuracy: stage, state, epochs, accuracy and every hyperparameter."""
     from rich.table import Table
 
-    ranked = sorted(records, key=lambda r: (r.value is not None, r.value or 0.0, r.epochs), reverse=True)
+    ranked = sorted(records, key=lambda r: (r.value is not None, r.value or 0.0, r.last_epoch), reverse=True)
     shown = ranked if top is None else ranked[:top]
     title = f"trials ({len(shown)} of {len(records)}, best first)"
     table = Table(title=title)
@@ -290,9 +310,16 @@ def trials_table(records: Sequence[TrialRecord], space: Mapping[str, Param], *, 
     styles = {"pruned": "dim", "diverged": "red", "failed": "red", "running": "cyan", "waiting": "cyan"}
     for r in shown:
         table.add_row(
-            str(r.number), str(r.stage or "–"), r.state, str(r.epochs),
+            str(r.number), str(r.stage or "–"), r.state, _epochs_cell(r),
             "–" if r.value is None else f"{r.value:.4f}",
             *(format_value(space.get(name), r.params.get(name)) for name in space),
             style=styles.get(r.state),
         )
     return table
+
+
+def _epochs_cell(record: TrialRecord) -> str:
+    """``10`` for a trial trained from scratch, ``10 (#7+5)`` for one that continued trial 7 for 5 epochs."""
+    if record.continued_from is None:
+        return str(record.epochs)
+    return f"{record.last_epoch} (#{record.continued_from}+{record.epochs})"

@@ -2,7 +2,8 @@
 
 ``Peak`` is a pretend validation accuracy that rises with epochs towards a ceiling set by how close the
 hyperparameters are to ``optimum`` (in decades for ``log`` parameters): cheap, deterministic and
-picklable, so searches with several worker processes can use it.
+picklable, so searches with several worker processes can use it. It follows the whole trial protocol,
+continuing a shorter trial of the same setting from ``trial.parent_state`` when the search offers one.
 
 Example:
     >>> from babysit.hpsearch.toys import Peak
@@ -51,14 +52,20 @@ class Peak:
     def __call__(self, params: Mapping[str, Any], trial: Any) -> float:
         ceiling = self.ceiling(params)
         explode = any(params.get(k, -math.inf) > v for k, v in self.diverge_above.items())
-        acc = 0.1
-        for epoch in range(1, trial.epochs + 1):
+        # the trial protocol's optional part: continue a shorter trial of this setting from its kept state
+        state = getattr(trial, "parent_state", None)
+        first = 1 if state is None else int(state["epoch"]) + 1
+        acc = 0.1 if state is None else float(state["acc"])
+        epoch = first - 1
+        for epoch in range(first, trial.epochs + 1):
             if self.sleep_s:
                 time.sleep(self.sleep_s)
             acc = math.nan if explode and epoch > 1 else 0.1 + (ceiling - 0.1) * (1 - 0.5**epoch)
             trial.report(epoch, acc)
             if trial.should_stop():
                 break
+        if hasattr(trial, "keep_state") and math.isfinite(acc):
+            trial.keep_state({"epoch": epoch, "acc": acc})
         return acc
 
 
