@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import statistics
 import tempfile
 import time
@@ -91,7 +92,8 @@ def compare(seeds: int, budget: int) -> dict[str, list[SearchResult]]:
     return results
 
 
-def report(results: dict[str, list[SearchResult]], budget: int) -> None:
+def report(results: dict[str, list[SearchResult]], budget: int) -> tuple[float, float]:
+    """Print the table; return the target accuracy and random search's median epochs to it."""
     curves = {name: [trajectory(r) for r in runs] for name, runs in results.items()}
     target = pick_target(curves["random"], budget)
     random_epochs = statistics.median(epochs_to(c, target) for c in curves["random"])
@@ -109,8 +111,92 @@ def report(results: dict[str, list[SearchResult]], budget: int) -> None:
         reached = sum(h != float("inf") for h in hits)
         trials = statistics.median(len(r.trials) for r in runs)
         print(f"{name:15s} {best:20.4f} {med:24.1f} {ratio:13.1f}x {reached:>5d}/{len(runs)} {trials:16.0f}")
-    print("(epochs to target: every epoch of every trial counts, pruned and diverged ones included; "
-          "inf = not reached within the budget)")
+    print("(epochs to target: every epoch of every trial counts, pruned and diverged ones included, a continued "
+          "trial's inherited epochs not twice; inf = not reached within the budget)")
+    return target, random_epochs
+
+
+def hindsight_floor(settings: int, target: float, random_epochs: float, seed: int = 0) -> None:
+    """How few epochs any strategy could need here, from a replay with hindsight.
+
+    ``settings`` random settings of the lecture's ranges each train one full-length trial (their whole
+    validation curves are recorded). A policy that knows what no search knows is then replayed on them:
+    it samples 1-epoch settings over the full ranges until one trains (epoch-1 accuracy >= 0.9: it now knows
+    the learning-rate decade), then samples only from the decade where, in hindsight, settings reach the
+    target most often, and stops a setting after epoch 1 or 3 below thresholds picked, in hindsight, to
+    need the fewest epochs. Its median epochs to the target bound what a real strategy can be expected to
+    reach (a real one must find the decade with noisy evidence and cannot tune its thresholds on the answer).
+    """
+    import random
+
+    from babysit.hpsearch._objective import ConfigObjective
+
+    class Recorder:  # the trial protocol, recording one uninterrupted run
+        def __init__(self, epochs: int) -> None:
+            self.epochs, self.number, self.stage, self.run_dir = epochs, 0, 1, None
+            self.parent_state, self.start_epoch, self.keeps_state, self.curve = None, 0, False, []
+
+        def report(self, epoch: int, acc: float) -> None:
+            self.curve.append(acc if acc == acc else 0.0)
+
+        def should_stop(self) -> bool:
+            return bool(self.curve) and self.curve[-1] == 0.0
+
+        def mark_diverged(self) -> None:
+            pass
+
+        def keep_state(self, state: Any) -> None:
+            pass
+
+    objective, epochs = ConfigObjective(BASE), BASE["train"]["epochs"]
+    rng = random.Random(seed)
+    started = time.perf_counter()
+    runs = []
+    for _ in range(settings):
+        params = {name: _sample(param, rng) for name, param in SPACE.items()}
+        trial = Recorder(epochs)
+        objective(params, trial)
+        runs.append((params, trial.curve + [0.0] * (epochs - len(trial.curve))))
+    hits = [next((e for e, a in enumerate(c, 1) if a >= target - 1e-9), None) for _, c in runs]
+    decades = {}
+    for (params, _), hit in zip(runs, hits):
+        decades.setdefault(math.floor(math.log10(params["optimizer.lr"])), []).append(hit is not None)
+    decade = max(decades, key=lambda d: sum(decades[d]) / len(decades[d]))
+    inside = [i for i, (p, _) in enumerate(runs) if math.floor(math.log10(p["optimizer.lr"])) == decade]
+
+    def replay(replay_seed: int, first: float, third: float) -> float:
+        r, spent = random.Random(replay_seed), 0
+        while True:  # find the decade: 1-epoch settings over the full ranges
+            spent += 1
+            if runs[r.randrange(len(runs))][1][0] >= 0.9:
+                break
+        while spent < 50 * epochs:
+            curve = runs[r.choice(inside)][1]
+            for e, acc in enumerate(curve, 1):
+                spent += 1
+                if acc >= target - 1e-9:
+                    return spent
+                if (e == 1 and acc < first) or (e == 3 and acc < third):
+                    break
+        return float("inf")
+
+    grid = [(a, b) for a in (0.0, 0.88, 0.9, 0.92, 0.94) for b in (0.0, 0.94, 0.95, 0.96, 0.97)]
+    best = min(grid, key=lambda th: statistics.median(replay(i, *th) for i in range(300)))
+    floor = statistics.median(replay(i, *best) for i in range(2000))
+    rate = sum(h is not None for h in hits) / len(hits)
+    print(f"\nhindsight floor ({settings} random settings trained {epochs} epochs each in "
+          f"{time.perf_counter() - started:.0f} s; {rate:.1%} reach the target): lr in [1e{decade}, 1e{decade + 1}) "
+          f"reaches it most often ({sum(decades[decade])}/{len(decades[decade])}); knowing that after the first "
+          f"setting that trains, and stopping settings below {best[0]:.2f} after epoch 1 and {best[1]:.2f} after "
+          f"epoch 3 (picked in hindsight), a search needs {floor:.0f} epochs in the median, "
+          f"{random_epochs / floor:.1f}x fewer than random search: more than a real strategy can expect to gain")
+
+
+def _sample(param: Any, rng: Any) -> Any:
+    """One value of a babysit.space parameter, uniformly in its own scale."""
+    lo, hi = param.forward(param.low), param.forward(param.high)
+    value = param.inverse(rng.uniform(lo, hi))
+    return round(value) if param.integer else value
 
 
 def boundary(budget: int) -> None:
@@ -204,6 +290,8 @@ def main() -> None:
     parser.add_argument("--worker-epochs", type=int, default=30, help="epochs per trial in the workers measurement")
     parser.add_argument("--worker-width", type=int, default=256, help="hidden width in the workers measurement")
     parser.add_argument("--repeats", type=int, default=3, help="repeats of the workers measurement")
+    parser.add_argument("--floor-settings", type=int, default=400,
+                        help="random settings trained in full for the hindsight floor (0: skip it)")
     parser.add_argument("--only-workers", action="store_true", help="measure the workers only")
     parser.add_argument("--skip-workers", action="store_true")
     args = parser.parse_args()
@@ -218,7 +306,9 @@ def main() -> None:
         print(f"search efficiency on the digits MLP: budget {args.budget} epochs per search, full-length trials of "
               f"{args.trial_epochs} epochs, {args.seeds} seeds")
         results = compare(args.seeds, args.budget)
-        report(results, args.budget)
+        target, random_epochs = report(results, args.budget)
+        if args.floor_settings:
+            hindsight_floor(args.floor_settings, target, random_epochs)
         boundary(args.budget)
     if not args.skip_workers:
         throughput(args.worker_trials, args.repeats, args.worker_epochs, args.worker_width)

@@ -110,6 +110,20 @@ def test_report_of_a_babysit_search_folder(tmp_path: Path) -> None:
     assert 'id="fig-search-loss"' in html and 'id="fig-search-scatter"' in html
 
 
+def test_report_shows_which_trials_continued_a_shorter_one(tmp_path: Path) -> None:
+    config = {"name": "cont", "data": {"source": "digits"}, "model": {"kind": "mlp", "hidden": 16},
+              "train": {"epochs": 3, "monitor": False}, "optimizer": {"name": "momentum", "lr": 0.1}}
+    result = babysit.search(config, {"optimizer.lr": babysit.space.loguniform(1e-2, 0.5)}, search_dir=tmp_path,
+                            stages=[{"epochs": 1, "trials": 4}, {"epochs": 3, "trials": 2}], progress=False)
+    html = report(tmp_path).read_text(encoding="utf-8")
+    # a promoted trial's row says which epochs it added to which trial; a fresh one just its epochs
+    continued = [t for t in result.trials if t.continued_from is not None]
+    assert continued
+    for t in continued:
+        assert f"{t.start_epoch + 1}–{t.last_epoch} (continues #{t.continued_from})" in html
+    assert '<td class="num">1</td><td class="num">0.' in html  # a 1-epoch trial of stage 1, then its accuracy
+
+
 def test_report_of_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match=r"no history\.json"):
         report(tmp_path / "nowhere")

@@ -265,6 +265,7 @@ class Trial:
     state: str
     stage: str
     curve: np.ndarray | None
+    epochs: str = ""  # the epochs it trained: "5", or "2–5 (continues #7)" for a promoted trial
 
 
 def trials(search: Mapping[str, Any]) -> list[Trial]:
@@ -285,9 +286,20 @@ def trials(search: Mapping[str, Any]) -> list[Trial]:
                 state=str(raw.get("state", "complete")).lower(),
                 stage=labels.get(stage, "" if stage is None else str(stage)),
                 curve=column(curve) if isinstance(curve, Sequence) and len(curve) else None,
+                epochs=_epochs_text(raw),
             )
         )
     return out
+
+
+def _epochs_text(raw: Mapping[str, Any]) -> str:
+    """The epochs a trial trained; a trial that continued a shorter one shows which epochs it added."""
+    epochs, start, parent = raw.get("epochs"), raw.get("start_epoch") or 0, raw.get("continued_from")
+    if not isinstance(epochs, int):
+        return ""
+    if parent is None or not isinstance(start, int) or start <= 0:
+        return str(epochs)
+    return f"{start + 1}–{start + epochs} (continues #{parent})"
 
 
 def stage_labels(search: Mapping[str, Any]) -> dict[Any, str]:

@@ -435,7 +435,7 @@ def _search(search: Mapping[str, Any] | None) -> dict[str, Any] | None:
     found = trials(search)
     names = sorted({p for t in found for p in t.params})
     ordered = sorted(found, key=lambda t: (math.isnan(t.value), -t.value if not math.isnan(t.value) else 0))
-    rows = [{"number": t.number, "stage": t.stage, "state": t.state,
+    rows = [{"number": t.number, "stage": t.stage, "state": t.state, "epochs": t.epochs,
              "value": _fmt(t.value, ".4f"), "params": [_param(t.params.get(n)) for n in names],
              "cls": "good" if t.state == "complete" else "warn" if t.state == "pruned" else "bad"}
             for t in ordered[:50]]
