@@ -1,7 +1,7 @@
 """How many training epochs each search strategy needs on the digits MLP (lecture H3, H5, H6, H7).
 
-    .venv/bin/python bench/search_efficiency.py                 # 10 seeds, 300 epochs each (~10 min on 2 cores)
-    .venv/bin/python bench/search_efficiency.py --seeds 2 --budget 150 --skip-workers   # a quick look
+    .venv/bin/python bench/search_efficiency.py                 # 10 seeds, 300 epochs each (~15 min on 2 cores)
+    .venv/bin/python bench/search_efficiency.py --seeds 2 --budget 150 --skip-workers --floor-settings 0  # a look
 
 The problem: the digits MLP (real 8x8 digits, 1,078 training / 362 validation examples), SGD with momentum,
 10 epochs for a full-length trial; the space, with the lecture's ranges: log learning rate [1e-6, 10],
@@ -10,8 +10,10 @@ budget of epochs (the fair unit): ``random``, ``grid``, Optuna's TPE (``bayes``)
 and babysit's default ``coarse_to_fine``. Printed per strategy, over the seeds: the median best validation
 accuracy, and the median epochs spent (all trials, in order, counted epoch by epoch) until a trial first
 reaches the target accuracy: the accuracy random search first reaches after about half its budget (median
-over seeds). Then the boundary warning with a learning-rate range whose upper end is too low, and trials
-per minute with 2 worker processes against 1.
+over seeds). Then a hindsight floor: the median epochs a policy would need that knew, from its first
+setting that trains, the learning-rate decade that reaches the target most often, and stopped settings
+with thresholds tuned on the answer (no real strategy has either). Then the boundary warning with a
+learning-rate range whose upper end is too low, and trials per minute with 2 worker processes against 1.
 """
 
 from __future__ import annotations
@@ -290,7 +292,7 @@ def main() -> None:
     parser.add_argument("--worker-epochs", type=int, default=30, help="epochs per trial in the workers measurement")
     parser.add_argument("--worker-width", type=int, default=256, help="hidden width in the workers measurement")
     parser.add_argument("--repeats", type=int, default=3, help="repeats of the workers measurement")
-    parser.add_argument("--floor-settings", type=int, default=400,
+    parser.add_argument("--floor-settings", type=int, default=800,
                         help="random settings trained in full for the hindsight floor (0: skip it)")
     parser.add_argument("--only-workers", action="store_true", help="measure the workers only")
     parser.add_argument("--skip-workers", action="store_true")
