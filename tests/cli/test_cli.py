@@ -109,10 +109,31 @@ def test_full_demo_runs_every_stage_and_reaches_97_percent(full_demo) -> None:
     for stage in ("1. gradient check", "2. sanity checks", "3. hyperparameter search", "4. training", "5. report"):
         assert stage in result.output
     h = History.load(runs / "demo")
-    # the acceptance bar of the foundation issue: >= 97% validation accuracy on digits
+    # the acceptance bar of the foundation issue: >= 97% validation accuracy on digits, by the model the run
+    # keeps (checkpoints/best.pt, evaluated again here from its weights), and no collapse by the last epoch
+    # (that one wobbles by a digit or two: over demo seeds 0-6 it ended at 96.7-97.8%, the best at >= 97.2%)
     assert h.best_val_acc >= 0.97
-    assert h.epochs[-1]["val_acc"] >= 0.97
+    assert _val_accuracy_of_best_weights(runs / "demo") == pytest.approx(h.best_val_acc)
+    assert h.epochs[-1]["val_acc"] >= 0.96
     # the final model was trained with the search's best settings, and the report shows the search
     best = h.sections["search"]["best"]["params"]
     assert h.meta["config"]["optimizer"]["lr"] == pytest.approx(best["optimizer.lr"])
     assert (runs / "demo" / "report.html").is_file() and (runs / "demo-search" / "search.json").is_file()
+
+
+def _val_accuracy_of_best_weights(run_dir: Path) -> float:
+    """Rebuild the run's model from its config, load checkpoints/best.pt and score the validation split."""
+    import torch
+
+    from babysit import data, models
+    from babysit.config import config_from_dict
+    from babysit.train.checkpoint import load_weights
+
+    cfg = config_from_dict(History.load(run_dir).meta["config"])
+    bundle = data.load(cfg.data.source, **cfg.data_options())
+    model = models.build(cfg.model.kind, input_shape=bundle.input_shape, num_classes=bundle.num_classes,
+                         seed=cfg.seed, **cfg.model_options())
+    load_weights(run_dir, model, "best")
+    model.eval()
+    with torch.no_grad():
+        return float((model(bundle.X_val).argmax(dim=1) == bundle.y_val).float().mean())
