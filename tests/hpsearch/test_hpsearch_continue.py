@@ -137,3 +137,27 @@ def test_worker_processes_continue_trials_that_other_workers_ran(tmp_path: Path)
     assert all(t.start_epoch == by_number[t.continued_from].last_epoch for t in continued)
     assert math.isclose(result.epochs_used, sum(t.epochs for t in result.trials)) and result.epochs_used <= 100
     assert not list(tmp_path.glob(f"trials/*/{STATE_FILE}"))
+
+
+def test_states_live_in_trial_folders_and_only_the_masters_own_worker_keeps_them_in_memory(tmp_path: Path) -> None:
+    import pickle
+
+    import torch
+
+    from babysit.hpsearch._states import TrialStates
+
+    state = {"weights": torch.arange(3.0), "epoch": 2, "history": "{}"}
+    folder = TrialStates(tmp_path)
+    folder.put(7, tmp_path / "trials" / "0007", state)
+    # read back with weights_only=True: tensors and plain data only
+    assert torch.equal(folder.get(7, "trials/0007")["weights"], torch.arange(3.0))
+    # a worker process gets the folder, never another process's memory
+    master = TrialStates(None, memory=True)
+    master.put(1, None, state)
+    assert master.get(1, None) is state and pickle.loads(pickle.dumps(master)).get(1, None) is None
+    # a worker that joined without a folder keeps nothing (its memory would grow with every trial)
+    joined = TrialStates(None)
+    joined.put(1, None, state)
+    assert joined.get(1, None) is None
+    folder.drop(7, "trials/0007")
+    assert folder.get(7, "trials/0007") is None and not (tmp_path / "trials" / "0007" / STATE_FILE).exists()

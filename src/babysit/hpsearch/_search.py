@@ -145,7 +145,7 @@ class _Job:
     study_name: str
     heartbeat_interval: int
     spec: dict[str, Any] = field(default_factory=dict)
-    states: TrialStates = field(default_factory=lambda: TrialStates(None))
+    states: TrialStates = field(default_factory=lambda: TrialStates(None, memory=True))
 
     @classmethod
     def build(cls, objective: Any, space: Mapping[str, Any] | None, **kw: Any) -> _Job:
@@ -188,7 +188,7 @@ class _Job:
             budget_epochs=kw["budget_epochs"], trials=kw["trials"], workers=workers, seed=kw["seed"], url=url,
             search_dir=folder, study_name=name, heartbeat_interval=kw["heartbeat_interval"],
         )
-        job.states = TrialStates(None if folder is None else folder.resolve())
+        job.states = TrialStates(None if folder is None else folder.resolve(), memory=workers == 1)
         job.spec = {
             "format": 1, "strategy": job.strategy, "space": space_to_dict(user_space),
             "stages": [s.to_dict() for s in plan], "budget_epochs": job.budget_epochs, "trials": job.trials,

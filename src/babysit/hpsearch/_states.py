@@ -21,19 +21,28 @@ STATE_FILE = Path("checkpoints") / "state.pt"
 
 
 class TrialStates:
-    """Trial number -> the state its objective kept with ``trial.keep_state`` (in memory or in trial folders)."""
+    """Trial number -> the state its objective kept with ``trial.keep_state`` (in trial folders, or in memory).
 
-    def __init__(self, search_dir: str | Path | None) -> None:
+    Args:
+        search_dir: the search folder; trial folders below it hold the states.
+        memory: without a folder, keep states in this process's memory. Only for the master's own in-process
+            worker: the master drops them as stages end (a worker that joined without a folder keeps none, or
+            its memory would grow with every trial).
+    """
+
+    def __init__(self, search_dir: str | Path | None, *, memory: bool = False) -> None:
         self.search_dir = None if search_dir is None else Path(search_dir)
+        self.memory = memory and self.search_dir is None
         self._memory: dict[int, Any] = {}
 
     def __getstate__(self) -> dict[str, Any]:  # sent to worker processes: the folder, never the memory
-        return {"search_dir": self.search_dir, "_memory": {}}
+        return {"search_dir": self.search_dir, "memory": False, "_memory": {}}
 
     def put(self, number: int, run_dir: Path | None, state: Any) -> None:
         """Keep ``state`` of trial ``number`` (in ``run_dir`` when the search has folders)."""
         if self.search_dir is None or run_dir is None:
-            self._memory[number] = state
+            if self.memory:
+                self._memory[number] = state
             return
         path = Path(run_dir) / STATE_FILE
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,11 @@ class WorkerSpec:
     idle_timeout_s: float | None = None  # a joining worker gives up after waiting this long for work
     poll_s: float = 0.25
     parallel: bool = False  # other workers share the study (TPE then uses constant liar)
-    states: TrialStates = field(default_factory=lambda: TrialStates(None))  # kept for trials that continue them
+    states: TrialStates | None = None  # what trials keep for those that continue them (default: by search_dir)
+
+    def __post_init__(self) -> None:
+        if self.states is None:
+            self.states = TrialStates(self.search_dir)
 
 
 def worker_id() -> str:
@@ -101,7 +105,7 @@ class _Runner:
         keeper = None
         if stage.get("keep_state"):
             def keeper(state: Any) -> None:
-                self.spec.states.put(ot.number, folder, state)
+                self.spec.states.put(ot.number, folder, state)  # type: ignore[union-attr]
         trial = SearchTrial(
             ot, params=params, stage=index, epochs=stage["epochs"], run_dir=folder, pruning=stage["pruner"] != "none",
             continues=parent, parent_state=parent_state, start_epoch=int(ot.user_attrs.get("start_epoch", 0)),
@@ -141,7 +145,7 @@ class _Runner:
             return None, None
         parent = next((t for t in ot.study.get_trials(deepcopy=False) if t.number == number), None)
         run_dir = None if parent is None else _ledger.result_of(parent).get("run_dir")
-        state = self.spec.states.get(number, run_dir)
+        state = self.spec.states.get(number, run_dir)  # type: ignore[union-attr]
         if state is None:
             log.info("trial %d: no state of trial %d to continue; training its setting from scratch", ot.number, number)
         return number, state
