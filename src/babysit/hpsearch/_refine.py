@@ -121,7 +121,12 @@ def _narrow(param: Range, values: Sequence[float], *, widen: str | None) -> Rang
         b = hi + grow
     elif widen == "low":
         a = lo - grow
-    return param.between(a, b)
+    out = param.between(a, b)
+    # an edge shared with the parent is the parent's own value (inverse(forward(x)) can miss x by an ulp)
+    low = param.low if a == lo and out.low < param.low else out.low
+    high = param.high if b == hi and out.high > param.high else out.high
+    return out if (low, high) == (out.low, out.high) else Range(low, high, log=param.log, integer=param.integer,
+                                                                limits=param.limits)
 
 
 def _widen_hint(param: Range, edge: str) -> str:
