@@ -128,7 +128,11 @@ def test_interrupt_saves_and_resume_continues(tmp_path, sig) -> None:
     proc, run_dir = _start_training(tmp_path)
     time.sleep(0.3)
     proc.send_signal(sig)
-    output, _ = proc.communicate(timeout=60)
+    try:
+        output, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"training went on for 60 s after {signal.Signals(sig).name}:\n{proc.communicate()[0][-3000:]}")
     # the process exits with 130, says how to continue, and leaves a resumable run behind
     assert proc.returncode == 130, output
     assert "--resume" in output
@@ -169,3 +173,32 @@ def test_interrupt_while_saving_keeps_checkpoint_and_history_together(digits, tm
     assert saved.status == "interrupted"
     assert payload["epoch"] == len(saved.epochs) == 1
     assert payload["num_steps"] == len(saved.steps["step"])
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the swallowed one, on purpose
+def test_a_ctrl_c_swallowed_by_a_finalizer_still_stops_the_run(digits, tmp_path, monkeypatch) -> None:
+    # CPython runs a signal's handler between any two bytecodes; inside a __del__ the KeyboardInterrupt it
+    # raises is printed as "Exception ignored" and lost. fit remembers the signal and stops at the next step.
+    from babysit.train import loop
+
+    class SignalsWhenCollected:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs right here, inside the finalizer
+
+    steps = []
+    real_step = loop._step
+
+    def step_then_signal(setup, X, y):
+        steps.append(1)
+        if len(steps) == 30:  # in epoch 2
+            SignalsWhenCollected()  # collected at once: its __del__ sends Ctrl-C, whose exception is swallowed
+        return real_step(setup, X, y)
+
+    monkeypatch.setattr(loop, "_step", step_then_signal)
+    with pytest.raises(KeyboardInterrupt):
+        babysit.fit(_model(digits), digits, epochs=4, run_dir=tmp_path, **SETTINGS)
+    assert len(steps) == 30  # stopped before the next step
+    saved = History.load(tmp_path)
+    assert saved.status == "interrupted" and len(saved.epochs) == 1
+    # the handler is put back: a later Ctrl-C is the plain KeyboardInterrupt again
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

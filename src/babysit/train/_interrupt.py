@@ -1,4 +1,11 @@
-"""Turn SIGTERM into KeyboardInterrupt during training, so Ctrl-C and a scheduler's kill save the same way."""
+"""Turn SIGTERM into KeyboardInterrupt during training, so Ctrl-C and a scheduler's kill save the same way.
+
+An interrupt is also *remembered*: CPython runs a signal's handler between any two bytecodes, and when that
+happens inside a finalizer (a ``__del__``, a weakref callback: the tensors of a training step are freed all
+the time) the KeyboardInterrupt it raises is printed as "Exception ignored" and lost, and training would go
+on as if Ctrl-C was never pressed. The training loop calls :func:`raise_if_interrupted` once per step, which
+raises the remembered interrupt again (a Python bool check: no device sync).
+"""
 
 from __future__ import annotations
 
@@ -13,21 +20,43 @@ class TrainingInterrupted(KeyboardInterrupt):
     """Raised by the SIGTERM handler; a KeyboardInterrupt so the same clean-up runs."""
 
 
+_requested: list[int] = []  # signals received inside sigterm_as_interrupt and not yet acted on
+
+
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    _requested.append(signum)
+    _raise(signum)
+
+
+def _raise(signum: int) -> None:
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise TrainingInterrupted(f"received signal {signal.Signals(signum).name}")
+
+
+def raise_if_interrupted() -> None:
+    """Raise an interrupt that was received but lost (swallowed in a finalizer); called once per step."""
+    if _requested:
+        _raise(_requested[0])
 
 
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM raises :class:`TrainingInterrupted` (main thread only)."""
+    """Within the block, SIGTERM raises :class:`TrainingInterrupted` and Ctrl-C KeyboardInterrupt, and both are
+    remembered for :func:`raise_if_interrupted` (main thread only; a Ctrl-C handler set by the caller is kept)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    del _requested[:]
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_interrupt)}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, _raise_interrupt)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        del _requested[:]
 
 
 @contextmanager
@@ -56,6 +85,7 @@ def interrupts_deferred() -> Iterator[None]:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if received:
-        if received[0] == signal.SIGINT:
-            raise KeyboardInterrupt
-        _raise_interrupt(received[0], None)
+        previous_handler = previous.get(received[0])
+        if previous_handler is _raise_interrupt:  # inside sigterm_as_interrupt: remembered like any interrupt
+            _raise_interrupt(received[0], None)
+        _raise(received[0])

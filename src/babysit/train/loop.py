@@ -30,7 +30,7 @@ from babysit.monitors import Monitor
 from babysit.train._batches import LoaderBatches, TensorBatches, make_batches
 from babysit.train._device import resolve_device
 from babysit.train._evaluate import evaluate, to_device_pair
-from babysit.train._interrupt import interrupts_deferred, sigterm_as_interrupt
+from babysit.train._interrupt import interrupts_deferred, raise_if_interrupted, sigterm_as_interrupt
 from babysit.train._meta import run_meta
 from babysit.train._progress import EpochProgress
 from babysit.train.checkpoint import (
@@ -265,6 +265,7 @@ def _train_epoch(setup: _Setup, history: History, epoch: int) -> dict[str, Any] 
     first_step = len(history.steps["step"])
     diverged = False
     for X, y in batches:
+        raise_if_interrupted()  # a Ctrl-C that a finalizer swallowed still stops the run
         loss, reg_loss, scores = _step(setup, X, y)
         if setup.monitor is not None:
             setup.monitor.step()
