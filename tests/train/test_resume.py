@@ -34,6 +34,17 @@ def _model(bundle):
                         batch_norm=True, seed=1)
 
 
+@pytest.fixture
+def plain_sigint():
+    """Ctrl-C as an interactive Python process has it (Python's own handler, not blocked), also when the test
+    run was started in the background, where SIGINT is ignored; put back afterwards."""
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    yield
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    signal.signal(signal.SIGINT, handler)
+
+
 def _strip_seconds(epochs):
     return [{k: v for k, v in e.items() if k != "seconds"} for e in epochs]
 
@@ -108,12 +119,24 @@ lr = 0.01
 """
 
 
+# Start the CLI as a terminal would: Ctrl-C and SIGTERM with their default disposition, unblocked. A test run
+# started in the background by a non-interactive shell (`make test &`) ignores SIGINT, that survives exec,
+# and the child would never see the Ctrl-C this test sends: seen as this test timing out.
+PLAIN_SIGNALS = (
+    "import os, signal, sys\n"
+    "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})\n"
+    "signal.signal(signal.SIGINT, signal.SIG_DFL)\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_DFL)\n"
+    "os.execv(sys.argv[1], sys.argv[1:])\n"
+)
+
+
 def _start_training(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     config = tmp_path / "long.toml"
     config.write_text(CONFIG.format(runs=tmp_path / "runs"))
     cli = Path(sys.executable).with_name("babysit")
-    proc = subprocess.Popen([str(cli), "train", str(config), "--no-progress"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", PLAIN_SIGNALS, str(cli), "train", str(config), "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     run_dir = tmp_path / "runs" / "long"
     deadline = time.monotonic() + 120
     while not (run_dir / "checkpoints" / "last.pt").exists():
@@ -176,7 +199,7 @@ def test_interrupt_while_saving_keeps_checkpoint_and_history_together(digits, tm
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the swallowed one, on purpose
-def test_a_ctrl_c_swallowed_by_a_finalizer_still_stops_the_run(digits, tmp_path, monkeypatch) -> None:
+def test_a_ctrl_c_swallowed_by_a_finalizer_still_stops_the_run(digits, tmp_path, monkeypatch, plain_sigint) -> None:
     # CPython runs a signal's handler between any two bytecodes; inside a __del__ the KeyboardInterrupt it
     # raises is printed as "Exception ignored" and lost. fit remembers the signal and stops at the next step.
     from babysit.train import loop
