@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
 import babysit
-from babysit.hpsearch._refine import boundary_findings, edge_of, refine_space
+from babysit.hpsearch._refine import boundary_findings, edge_of, refine_space, results_depend_on
 from babysit.hpsearch.space import Range
 from babysit.hpsearch.toys import Peak
 
@@ -57,9 +58,10 @@ def test_inner_optimum_no_warning_and_ranges_narrow_around_it() -> None:
     lrs = [Range(**{k: v for k, v in s["space"]["lr"].items() if k in ("low", "high")}, log=True)
            for s in result.stages]
     widths = [math.log10(r.high / r.low) for r in lrs]
-    # every stage's lr range holds the optimum and is narrower than the one before (coarse -> fine)
+    # every stage's lr range holds the optimum; stage 2's is narrower than stage 1's (coarse -> fine), stage
+    # 3's narrower again only when stage 2's few trials show that their results depend on lr
     assert all(r.low <= 1e-2 <= r.high for r in lrs)
-    assert widths[0] > widths[1] > widths[2]
+    assert widths[0] > widths[1] >= widths[2]
     # earlier stages' trials stay in the result; the best trial is a full-length one near the optimum
     assert {t.stage for t in result.trials} == {1, 2, 3}
     assert result.best_trial.stage == 3 and abs(math.log10(result.best_params["lr"] / 1e-2)) < 0.5
@@ -94,3 +96,36 @@ def test_one_stage_strategy_warns_with_a_wider_range_to_try() -> None:
     # no next stage to widen: the suggestion names a wider range to search again
     assert warning.evidence["edge"] == "high" and "next_range" not in warning.evidence
     assert "search again" in warning.suggestion and "0.01" in warning.suggestion
+
+
+def test_a_range_is_narrowed_only_where_the_results_depend_on_it() -> None:
+    param = Range(1e-6, 1.0, log=True)
+    values = [10.0 ** (-6 + 6 * i / 19) for i in range(20)]  # the stage's trials, one every 0.32 decades
+    # ranked best first: the best around 1e-3 and worse the farther away: the results depend on it
+    peaked = sorted(values, key=lambda v: abs(math.log10(v) + 3))
+    assert results_depend_on(param, peaked)
+    # the same values in a random order: they do not
+    shuffled = list(values)
+    random.Random(3).shuffle(shuffled)
+    assert not results_depend_on(param, shuffled)
+    assert not results_depend_on(param, peaked[:3])  # too few trials to tell
+    space = {"reg": param}
+    top = [{"reg": v} for v in shuffled[:4]]
+    # without evidence the range stays as it was; narrowed around the top as before when no ranking is given
+    assert refine_space(space, top, top[0], [{"reg": v} for v in shuffled])["reg"] == param
+    assert refine_space(space, top, top[0])["reg"] != param
+    # with evidence it narrows around the top
+    narrowed = refine_space(space, [{"reg": v} for v in peaked[:4]], {"reg": peaked[0]}, [{"reg": v} for v in peaked])
+    assert narrowed["reg"].low > 1e-6 and narrowed["reg"].high < 1.0
+
+
+def test_a_parameter_the_objective_ignores_keeps_its_range() -> None:
+    # the result depends on lr only: the 1-epoch stage cannot rank reg, and narrowing around its noise would
+    # cut out values the long stages may need; lr's range narrows as before
+    objective = Peak(log={"lr": 1e-2}, width=0.7)
+    space = {"lr": babysit.space.loguniform(1e-6, 1e1), "reg": babysit.space.loguniform(1e-6, 1e0)}
+    result = babysit.search(objective, space, budget_epochs=300, epochs=10, seed=0, progress=False)
+    reg_widths = [math.log10(s["space"]["reg"]["high"] / s["space"]["reg"]["low"]) for s in result.stages]
+    assert all(width > 5.5 for width in reg_widths), reg_widths
+    lr_widths = [math.log10(s["space"]["lr"]["high"] / s["space"]["lr"]["low"]) for s in result.stages]
+    assert lr_widths[0] > lr_widths[1] >= lr_widths[2]

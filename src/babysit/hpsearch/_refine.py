@@ -3,12 +3,18 @@
 After a stage, the best value of each range is checked against the range's edges *in its own scale*
 (decades for a log range): within ``EDGE_FRACTION`` of an edge means the optimum may lie outside, so the
 stage gets a ``best_at_range_edge`` finding and ``coarse_to_fine`` widens that side for the next stage.
-Every other range is narrowed around the stage's top-k values, padded, and kept inside its parent range.
+Every other range is narrowed around the stage's top-k values, padded, and kept inside its parent range,
+but only where the stage's results depend on it: when trials that lie next to each other in the parameter
+(in its own scale) rank alike more than in all but ``DEPENDS_P`` of random shufflings of the ranks. A short
+stage cannot rank a parameter whose effect shows only in long training (1-epoch trials cannot tell one
+weight decay from another), and narrowing around its noise would cut the good values out before the long
+stages could find them.
 """
 
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,6 +25,8 @@ EDGE_FRACTION = 0.1  # "near the edge": within 10% of the range's width, in its 
 PAD_FRACTION = 0.5  # narrowed range = span of the top-k values, padded by half that span on each side
 MIN_KEEP = 0.25  # a narrowed range keeps at least a quarter of its parent's width
 MAX_LOG_WIDEN = 1.0  # a log range widens by its own width, at most one decade per stage
+DEPENDS_P = 0.05  # narrow a range when its neighbours rank alike more than in 95% of random shufflings
+SHUFFLES = 1000  # random shufflings that estimate that chance (seeded: the same stage gives the same ranges)
 
 
 def edge_of(param: Range, value: float) -> str | None:
@@ -84,9 +92,16 @@ def boundary_findings(
 
 
 def refine_space(
-    space: Mapping[str, Param], top_params: Sequence[Mapping[str, Any]], best_params: Mapping[str, Any]
+    space: Mapping[str, Param],
+    top_params: Sequence[Mapping[str, Any]],
+    best_params: Mapping[str, Any],
+    ranked_params: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Param]:
-    """The next stage's space: widened at an edge holding the best value, else narrowed around the top-k."""
+    """The next stage's space: widened at an edge holding the best value, else narrowed around the top-k.
+
+    With ``ranked_params`` (every finished trial of the stage, best first), a range is narrowed only where
+    the results depend on it (:func:`results_depend_on`); without it, every range is narrowed.
+    """
     out: dict[str, Param] = {}
     for name, param in space.items():
         values = [p[name] for p in top_params if name in p]
@@ -97,8 +112,35 @@ def refine_space(
             out[name] = Choice(kept or param.options)
         else:
             edge = edge_of(param, best_params[name]) if name in best_params else None
+            ranked = None if ranked_params is None else [p[name] for p in ranked_params if name in p]
+            if ranked is not None and not results_depend_on(param, ranked):
+                values = [param.low, param.high]  # no evidence to narrow on: keep the range (widen an edge)
             out[name] = _narrow(param, values, widen=edge)
     return out
+
+
+def results_depend_on(param: Range, ranked: Sequence[float], *, seed: int = 0) -> bool:
+    """Do a stage's results depend on this parameter? ``ranked`` holds its values, best trial first.
+
+    Ordered by the parameter, neighbouring trials rank alike when the results depend on it (the sum of
+    squared rank steps is small); the chance that a random shuffling of the ranks steps as little is the
+    p-value, and below ``DEPENDS_P`` the results depend on it.
+    """
+    if len(ranked) < 4:
+        return False  # too few trials to tell
+    by_value = sorted(range(len(ranked)), key=lambda rank: param.forward(ranked[rank]))
+    steps = _rank_steps(by_value)
+    rng = random.Random(seed)
+    shuffled = list(by_value)
+    as_smooth = 0
+    for _ in range(SHUFFLES):
+        rng.shuffle(shuffled)
+        as_smooth += _rank_steps(shuffled) <= steps
+    return as_smooth / SHUFFLES < DEPENDS_P
+
+
+def _rank_steps(ranks: Sequence[int]) -> int:
+    return sum((a - b) ** 2 for a, b in zip(ranks, ranks[1:]))
 
 
 def _narrow(param: Range, values: Sequence[float], *, widen: str | None) -> Range:

@@ -391,10 +391,13 @@ class _Job:
         trials = study.get_trials(deepcopy=False)
         records = [r for r in records_from_study(trials) if r.stage == current["index"]]
         finished = [r for r in records if r.state in ("complete", "pruned", "diverged")]
-        top = top_records(records, current["index"], default_top_k(len(finished), current.get("top_k")))
+        ranked = top_records(records, current["index"], len(records))
+        top = ranked[: default_top_k(len(finished), current.get("top_k"))]
         space = space_from_dict(current["space"])
         has_next = i + 1 < len(self.plan)
-        next_space = refine_space(space, [r.params for r in top], top[0].params) if top and has_next else None
+        next_space = None
+        if top and has_next:
+            next_space = refine_space(space, [r.params for r in top], top[0].params, [r.params for r in ranked])
         findings = [] if not top else boundary_findings(
             space, top[0].params, stage=current["index"], user_space=self.user_space, next_space=next_space
         )
