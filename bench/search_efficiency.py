@@ -7,14 +7,14 @@ The problem: the digits MLP (real 8x8 digits, 1,078 training / 362 validation ex
 10 epochs for a full-length trial; the space, with the lecture's ranges: log learning rate [1e-6, 10],
 log L2 strength [1e-6, 1], log-int width [16, 512], momentum [0.5, 0.99]. Every strategy gets the same
 budget of epochs (the fair unit): ``random``, ``grid``, Optuna's TPE (``bayes``), TPE + successive halving,
-and babysit's default ``coarse_to_fine``. The budget, 1,200 epochs (120 full-length trials), is where
-Bayesian search has room to work: TPE samples at random for its first 10 trials (100 epochs), and with
-300 epochs random search reached the target after 117 of them, so TPE could not differ from random
-(measured: 130.5 epochs, 0.9x) and the comparison said nothing about it. Printed per strategy, over the seeds: the median best validation
-accuracy, and the median epochs spent (all trials, in order, counted epoch by epoch) until a trial first
-reaches the target accuracy: the accuracy random search first reaches after about half its budget (median
-over seeds). Then a hindsight floor: the median epochs a policy would need that knew, from its first
-setting that trains, the learning-rate decade that reaches the target most often, and stopped settings
+and babysit's default ``coarse_to_fine``. The budget, 1,200 epochs (120 full-length trials), is where Bayesian
+search has room to work: TPE samples at random for its first 10 trials (100 epochs), and with 300 epochs
+random search reached the target after 117 of them, so TPE could not differ from random (measured: 130.5
+epochs, 0.9x) and the comparison said nothing about it. Printed per strategy, over the seeds: the median best
+validation accuracy, and the median epochs spent (all trials, in order, counted epoch by epoch) until a trial
+first reaches the target accuracy: the accuracy random search first reaches after about half its budget
+(median over seeds). Then a hindsight floor: the median epochs a policy would need that knew, from its
+first setting that trains, the learning-rate decade that reaches the target most often, and stopped settings
 with thresholds tuned on the answer (no real strategy has either). Then the boundary warning with a
 learning-rate range whose upper end is too low, and trials per minute with 2 worker processes against 1.
 """

@@ -54,7 +54,7 @@ from babysit.hpsearch._storage import (
 from babysit.hpsearch._view import grid_points, inside
 from babysit.hpsearch._worker import WorkerSpec, runnable, work
 from babysit.hpsearch.results import SEARCH_FILE, SearchResult, best_record, records_from_study, top_records
-from babysit.hpsearch.space import Param, space_from_dict, space_to_dict
+from babysit.hpsearch.space import Param, Range, space_from_dict, space_to_dict
 from babysit.hpsearch.status import write_pointer
 
 log = logging.getLogger("babysit")
@@ -398,6 +398,10 @@ class _Job:
         next_space = None
         if top and has_next:
             next_space = refine_space(space, [r.params for r in top], top[0].params, [r.params for r in ranked])
+            kept = [name for name, param in space.items() if isinstance(param, Range) and next_space[name] == param]
+            if kept:
+                log.info("stage %d keeps the whole range of %s: stage %d's results do not tell its values apart",
+                         current["index"] + 1, ", ".join(kept), current["index"])
         findings = [] if not top else boundary_findings(
             space, top[0].params, stage=current["index"], user_space=self.user_space, next_space=next_space
         )
