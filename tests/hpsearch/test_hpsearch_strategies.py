@@ -50,19 +50,19 @@ def test_coarse_to_fine_trains_short_then_long_and_keeps_every_trial() -> None:
     assert Counter(t.stage for t in result.trials) == Counter(stage for stage, _ in seen)
     assert [s["epochs"] for s in result.stages] == [1, 5, 10]
     assert all(s["status"] == "done" for s in result.stages)
-    # stage 1: many 1-epoch trials for a small share of the epochs (20 of 200); stage 2: five 5-epoch trials'
-    # worth (its promoted trials pay only their new epochs, so it may spend less); stage 3 the rest
+    # stage 1: many 1-epoch trials for a small share of the epochs (20 of 200); stage 2: ten 5-epoch trials'
+    # worth, at most 20% of the budget (40 of 200); stage 3 the rest
     assert result.stages[0]["n_trials"] == 20 and result.stages[0]["budget_epochs"] == 20
-    assert result.stages[1]["budget_epochs"] == 25
+    assert result.stages[1]["budget_epochs"] == 40
     assert result.stages[2]["budget_epochs"] == 200 - result.stages[0]["epochs_used"] - result.stages[1]["epochs_used"]
 
 
 @pytest.mark.parametrize("budget", [300, 1200, 10_000])
 def test_coarse_to_fine_short_stages_do_not_grow_with_the_budget(budget: int) -> None:
     # the short stages find where the good settings lie, which does not take longer with a bigger budget:
-    # the first full-length trial starts after 45 epochs whatever the budget (with shares it waited 28%)
+    # the first full-length trial starts after 70 epochs whatever the budget (with shares it waited 28%)
     plan = plan_stages("coarse_to_fine", epochs=10, budget_epochs=budget, trials=None, pruner=None, stages=None)
-    assert [round(s.share * budget) for s in plan] == [20, 25, budget - 45]
+    assert [round(s.share * budget) for s in plan] == [20, 50, budget - 70]
     assert plan_stages("coarse_to_fine", epochs=10, budget_epochs=100, trials=None, pruner=None,
                        stages=None)[0].share == 0.2  # a small budget: each short stage at most 20%
 

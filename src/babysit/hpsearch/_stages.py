@@ -11,7 +11,7 @@ only the new epochs are paid), then samples around them. Stage 2 prunes with the
 successive halving (Hyperband's rungs at 1, 3, 9 epochs), each among its own stage's trials.
 
 The default sizes (``_epoch_shares``) come from ``bench/search_efficiency.py`` on the digits MLP: 20
-1-epoch trials, then about five 5-epoch trials' worth of epochs, then the full-length stage with the rest
+1-epoch trials, then about ten 5-epoch trials' worth of epochs, then the full-length stage with the rest
 of the budget, so the first full-length trials start early whatever the budget.
 """
 
@@ -31,7 +31,7 @@ PRUNERS = ("none", "median", "successive_halving")
 DEFAULT_TRIALS = 20  # one-stage strategies without a budget or a trial count
 C2F_TRIALS = 40  # coarse_to_fine without a budget or a trial count
 C2F_COARSE_TRIALS = 20  # stage 1: this many 1-epoch trials (they find the decades that learn) ...
-C2F_MEDIUM_TRIALS = 5  # ... stage 2: the epochs of this many ~5-epoch trials (the best of stage 1 continued) ...
+C2F_MEDIUM_TRIALS = 10  # ... stage 2: the epochs of this many ~5-epoch trials (the best of stage 1 continued) ...
 C2F_EARLY_SHARE = 0.2  # ... each at most this share of budget_epochs; the full-length stage gets the rest
 C2F_TRIAL_SHARES = (0.6, 0.25, 0.15)  # of trials, when only a trial count is given
 
@@ -145,14 +145,17 @@ def _fill(plan: list[Stage], budget_epochs: int | None, trials: int | None) -> l
 def _epoch_shares(plan: Sequence[Stage], budget_epochs: int | None) -> list[float]:
     """The default split of the epoch budget: a fixed number of epochs for the short stages, the rest long.
 
-    The coarse and medium stages only have to find where in the ranges the good settings lie, and how many
-    trials that takes depends on the ranges, not on the budget: ``C2F_COARSE_TRIALS`` 1-epoch trials, then
-    ``C2F_MEDIUM_TRIALS`` medium-length trials' worth of epochs (the best coarse settings continued, a few new
-    ones). Everything else goes to the full-length stage, whose successive halving still stops most trials
-    early. Shares that grew with the budget (5% coarse, then a quarter of the rest) kept the first
-    full-length trial waiting for 28% of any budget: with a budget of 1,200 epochs coarse_to_fine first
-    reached the target accuracy after 343 epochs (median of 6 seeds, bench/search_efficiency.py); with these
-    fixed sizes after 120, and after 62.5 once ranges narrowed only where the results depend on them.
+    The coarse and medium stages only have to find where in the ranges the good settings lie, and how many trials
+    that takes depends on the ranges, not on the budget: ``C2F_COARSE_TRIALS`` 1-epoch trials, then
+    ``C2F_MEDIUM_TRIALS`` medium-length trials' worth of epochs (the best coarse settings continued, then new
+    ones: enough that a value past the best coarse ones can win and move a range's edge). Everything else goes to
+    the full-length stage, whose successive halving still stops most trials early. Shares that grew with the
+    budget (5% coarse, then a quarter of the rest) kept the first full-length trial waiting for 28% of any budget:
+    with a budget of 1,200 epochs coarse_to_fine first reached the target accuracy after 343 epochs (median of 6
+    seeds, bench/search_efficiency.py), with these fixed sizes after ~70 (10 seeds; with ranges narrowed only
+    where the results depend on them). Half this medium stage reached it a little sooner (62.5) but widened a
+    too-low learning-rate range in 2 of 5 seeds instead of 4 of 6: its few new trials seldom beat the continued ones,
+    so its best seldom sat at an edge.
     """
     n = len(plan)
     if n != 3 or budget_epochs is None:
