@@ -152,7 +152,7 @@ def _epoch_shares(plan: Sequence[Stage], budget_epochs: int | None) -> list[floa
     the full-length stage, whose successive halving still stops most trials early. Shares that grew with the
     budget (5% coarse, then a quarter of the rest) kept the first full-length trial waiting for 28% of any budget:
     with a budget of 1,200 epochs coarse_to_fine first reached the target accuracy after 343 epochs (median of 6
-    seeds, bench/search_efficiency.py), with these fixed sizes after ~70 (10 seeds; with ranges narrowed only
+    seeds, bench/search_efficiency.py), with these fixed sizes after 69 (10 seeds; with ranges narrowed only
     where the results depend on them). Half this medium stage reached it a little sooner (62.5) but widened a
     too-low learning-rate range in 2 of 5 seeds instead of 4 of 6: its few new trials seldom beat the continued ones,
     so its best seldom sat at an edge.
