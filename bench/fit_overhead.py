@@ -75,7 +75,6 @@ def run_fit(model, bundle, *, epochs, batch_size, lr, reg, seed, device, monitor
         monitor=monitor,
         device=device,
         seed=seed,
-        progress=False,
     )
 
 

@@ -31,7 +31,7 @@ from fit_overhead import hand_loop  # the same hand-written loop as the fit benc
 
 def run_fit(model, bundle, *, epochs, batch_size, lr, reg, seed, device, monitor):
     return babysit.fit(model, bundle, optimizer="nesterov", lr=lr, reg=reg, epochs=epochs, batch_size=batch_size,
-                       monitor=monitor, device=device, seed=seed, progress=False)
+                       monitor=monitor, device=device, seed=seed)
 
 
 def measure(kind: str, *, repeats: int, epochs: int, device: str, everies: list[int]) -> dict[str, list[float]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 import torch
 
@@ -25,3 +27,14 @@ def full_demo(tmp_path_factory):
     runs = tmp_path_factory.mktemp("demo-runs")
     result = CliRunner().invoke(app, ["demo", "--runs-dir", str(runs), "--no-progress"], env={"COLUMNS": "200"})
     return runs, result
+
+
+@pytest.fixture
+def plain_sigint():
+    """Ctrl-C as an interactive Python process has it (Python's own handler, not blocked), also when the test
+    run was started in the background, where SIGINT is ignored; put back afterwards."""
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    yield
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    signal.signal(signal.SIGINT, handler)

@@ -91,7 +91,7 @@ def test_without_layer_statistics_an_info_finding_says_so() -> None:
 
 def test_diagnose_reads_a_saved_run(tmp_path, digits) -> None:
     model = babysit.models.build("mlp", input_shape=digits.input_shape, num_classes=10, seed=0, bias_init=-5.0)
-    h = babysit.fit(model, digits, optimizer="sgd", lr=0.05, epochs=3, run_dir=tmp_path, progress=False)
+    h = babysit.fit(model, digits, optimizer="sgd", lr=0.05, epochs=3, run_dir=tmp_path)
     loaded = History.load(tmp_path)
     # the diagnosis stored by fit is the one a later reader gets from the folder
     assert [f["code"] for f in loaded.findings] == [f["code"] for f in h.findings]

@@ -23,7 +23,7 @@ def test_diagnose_command_exit_1_on_error_finding(tmp_path) -> None:
 
 def test_diagnose_command_exit_0_and_save(tmp_path, digits) -> None:
     model = babysit.models.build("mlp", input_shape=digits.input_shape, num_classes=10, seed=0, hidden=[64])
-    babysit.fit(model, digits, optimizer="nesterov", lr=0.05, epochs=3, run_dir=tmp_path, progress=False)
+    babysit.fit(model, digits, optimizer="nesterov", lr=0.05, epochs=3, run_dir=tmp_path)
     history = History.load(tmp_path)
     history.findings = []
     history.save()

@@ -19,7 +19,7 @@ def _mlp(bundle, **kw):
 
 def _fit(model, bundle, **kw):
     kw.setdefault("epochs", 3)
-    return babysit.fit(model, bundle, optimizer="nesterov", lr=0.05, progress=False, **kw)
+    return babysit.fit(model, bundle, optimizer="nesterov", lr=0.05, **kw)
 
 
 def test_monitor_true_records_every_layer_into_the_run_folder(digits, tmp_path) -> None:
@@ -75,7 +75,7 @@ def test_bad_monitor_arguments(digits) -> None:
 
 
 def test_divergence_names_the_first_nonfinite_layer(digits) -> None:
-    h = babysit.fit(_mlp(digits, hidden=[32]), digits, optimizer="sgd", lr=1e6, epochs=3, progress=False)
+    h = babysit.fit(_mlp(digits, hidden=[32]), digits, optimizer="sgd", lr=1e6, epochs=3)
     (first,) = [f for f in h.findings if f["code"] == "loss_diverged"]
     # the run stopped, the finding names the layer whose output first became non-finite and the lr
     assert h.status == "diverged"
@@ -87,7 +87,7 @@ def test_divergence_names_the_first_nonfinite_layer(digits) -> None:
 def test_resume_continues_the_series(digits, tmp_path) -> None:
     _fit(_mlp(digits, hidden=[32]), digits, epochs=2, run_dir=tmp_path, monitor={"every": 5})
     h = babysit.fit(_mlp(digits, hidden=[32]), digits, optimizer="nesterov", lr=0.05, epochs=4, run_dir=tmp_path,
-                    resume=True, progress=False, monitor={"every": 5})
+                    resume=True, monitor={"every": 5})
     steps = h.series["ratio/fc1.weight"]["step"]
     # after resuming, sampling continues on the same grid with no step recorded twice
     assert steps == sorted(set(steps)) and steps == list(range(1, len(h.steps["step"]) + 1, 5))

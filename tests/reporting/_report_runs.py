@@ -37,7 +37,7 @@ def monitored_run(
     data = babysit.data.load("digits", seed=0)
     model = model if model is not None else digits_mlp()
     history = babysit.fit(model, data, epochs=epochs, lr=lr, reg=reg, optimizer="momentum", run_dir=run_dir,
-                          progress=False, callbacks=list(callbacks), monitor={"every": EVERY, "histograms_every": 8},
+                          callbacks=list(callbacks), monitor={"every": EVERY, "histograms_every": 8},
                           **fit_kwargs)
     assert history.series and history.histograms and history.layers, "the Monitor recorded nothing"
     history.meta["data"] = data.summary()
@@ -101,7 +101,7 @@ def lr_sweep(lrs: tuple[float, ...] = (1e-3, 1e-2, 5e-2, 0.2, 1.0, 3.0), epochs:
     data = babysit.data.load("digits", seed=0)
     trials = []
     for i, lr in enumerate(lrs):
-        h = babysit.fit(digits_mlp(hidden=(16,)), data, epochs=epochs, lr=lr, progress=False, monitor=False)
+        h = babysit.fit(digits_mlp(hidden=(16,)), data, epochs=epochs, lr=lr, monitor=False)
         value = h.best_val_acc
         trials.append({"number": i, "params": {"lr": lr, "reg": 10 ** -(i % 3 + 3)},
                        "value": value, "state": "complete" if h.status == "completed" else "fail",
@@ -118,7 +118,7 @@ def hpsearch_folder(folder: Path, lrs: tuple[float, ...] = (1e-3, 3e-2, 0.3, 1.0
     trials = []
     for i, lr in enumerate(lrs):
         run = f"trials/{i:03d}"
-        h = babysit.fit(digits_mlp(hidden=(16,)), data, epochs=2, lr=lr, run_dir=folder / run, progress=False,
+        h = babysit.fit(digits_mlp(hidden=(16,)), data, epochs=2, lr=lr, run_dir=folder / run,
                         monitor=False)
         state = "diverged" if h.status == "diverged" else "complete"
         trials.append({"number": i, "params": {"optimizer.lr": lr, "model.hidden": 16 * (1 + i % 2)},

@@ -59,7 +59,7 @@ def test_loss_curves_linear_and_log_per_step_and_per_epoch(run: History) -> None
 def test_loss_curves_mark_a_diverged_run(tmp_path: Path) -> None:
     data = babysit.data.load("digits", seed=0)
     h = babysit.fit(digits_mlp(), data, epochs=2, lr=1e4, optimizer="sgd", run_dir=tmp_path / "boom",
-                    progress=False, monitor=False)
+                    monitor=False)
     assert h.status == "diverged"
     fig = assert_not_empty(figures.loss_curves(h))
     # the point where the loss became non-finite is marked on both panels
@@ -122,7 +122,7 @@ def test_first_layer_filters_of_the_digits_mlp_are_8x8_images(run: History) -> N
 def test_first_layer_filters_of_a_cnn_are_its_kernels(tmp_path: Path) -> None:
     data = babysit.data.load("digits", seed=0)
     model = babysit.models.build("cnn", input_shape=(1, 8, 8), num_classes=10, seed=0)
-    babysit.fit(model, data, epochs=1, run_dir=tmp_path / "cnn", progress=False, monitor=False)
+    babysit.fit(model, data, epochs=1, run_dir=tmp_path / "cnn", monitor=False)
     name, weights = _page.first_layer_weights(tmp_path / "cnn")
     assert name == "conv1" and weights.shape == (16, 1, 3, 3)
     fig = assert_not_empty(figures.first_layer_filters(weights, name=name))

@@ -26,7 +26,7 @@ def full_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def plain_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("html") / "plain"
-    babysit.fit(digits_mlp(), babysit.data.load("digits", seed=0), epochs=2, run_dir=folder, progress=False,
+    babysit.fit(digits_mlp(), babysit.data.load("digits", seed=0), epochs=2, run_dir=folder,
                 monitor=False)
     return folder
 

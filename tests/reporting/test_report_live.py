@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from _report_runs import digits_mlp
@@ -45,7 +46,7 @@ def test_refreshes_only_within_the_time_budget(renders: list[str], monkeypatch: 
     monkeypatch.setattr(html, "write_report", slow)
     for n in range(1, 101):  # 100 epochs of 1 s each
         clock.now += 1.0
-        live(scripted(n, seconds=1.0))
+        live.refresh(scripted(n, seconds=1.0))
         # at no point has drawing the page taken more than 5 % of the training time
         assert live.seconds <= 0.05 * n + 1e-9
     # ... and yet the page was refreshed several times while training ran
@@ -57,21 +58,26 @@ def test_waits_min_interval_between_refreshes(renders: list[str]) -> None:
     live = LiveReport(budget=1.0, min_interval=10.0, first_estimate=0.0, clock=clock)
     for n in range(1, 31):  # 30 epochs of 1 s, drawing is free: still at most one refresh per 10 s
         clock.now += 1.0
-        live(scripted(n, seconds=1.0))
+        live.refresh(scripted(n, seconds=1.0))
     assert live.renders == 3
 
 
-def test_the_last_planned_epoch_is_drawn_as_completed(renders: list[str]) -> None:
+@pytest.mark.parametrize("status", ["completed", "stopped", "diverged", "interrupted"])
+def test_the_final_page_is_drawn_when_the_run_ends_with_its_real_status(renders: list[str], status: str) -> None:
+    history = scripted(5, seconds=0.01, planned=5)
+    history.status = status
     live = LiveReport(clock=FakeClock())
-    live(scripted(5, seconds=0.01, planned=5))
-    # a short run gets its page at the end, already marked completed (no reload loop)
-    assert renders == ["completed"]
-    assert LiveReport(final=False, clock=FakeClock())(scripted(5, 0.01, planned=5)) is None and len(renders) == 1
+    live.on_epoch_end(SimpleNamespace(history=history), history.epochs[-1])  # within budget: nothing yet
+    live.on_fit_end(SimpleNamespace(history=history), status)
+    # a short run gets its page at the end, with the status fit closed it with (no reload loop)
+    assert renders == [status]
+    LiveReport(final=False, clock=FakeClock()).on_fit_end(SimpleNamespace(history=history), status)
+    assert len(renders) == 1
 
 
 def test_in_a_real_short_fit_the_page_is_written_once_at_the_end(tmp_path: Path) -> None:
     live = LiveReport()
-    h = babysit.fit(digits_mlp(), babysit.data.load("digits", seed=0), epochs=3, run_dir=tmp_path, progress=False,
+    h = babysit.fit(digits_mlp(), babysit.data.load("digits", seed=0), epochs=3, run_dir=tmp_path,
                     monitor=False, callbacks=[live])
     # epochs of a few ms: no refresh fits the 3 % budget before the end, so training was not slowed
     assert live.renders == 1 and h.status == "completed"
@@ -81,12 +87,15 @@ def test_in_a_real_short_fit_the_page_is_written_once_at_the_end(tmp_path: Path)
 def test_a_generous_budget_refreshes_every_epoch_while_running(tmp_path: Path) -> None:
     seen: list[bool] = []
 
-    def look(history: History) -> None:
-        seen.append("status-running" in (tmp_path / "report.html").read_text(encoding="utf-8"))
+    class Look(babysit.Callback):
+        order = LiveReport.order + 1  # right after the refresh
+
+        def on_epoch_end(self, run, record) -> None:
+            seen.append("status-running" in (tmp_path / "report.html").read_text(encoding="utf-8"))
 
     live = LiveReport(budget=1.0, min_interval=0.0, first_estimate=0.0, final=False)
-    babysit.fit(digits_mlp(), babysit.data.load("digits", seed=0), epochs=3, run_dir=tmp_path, progress=False,
-                monitor=False, callbacks=[live, look])
+    babysit.fit(digits_mlp(), babysit.data.load("digits", seed=0), epochs=3, run_dir=tmp_path,
+                monitor=False, callbacks=[live, Look()])
     # the page could be reloaded after every epoch, and said the run was still going
     assert seen == [True, True, True]
 
@@ -97,7 +106,7 @@ def test_a_failing_page_never_stops_training(tmp_path: Path, monkeypatch: pytest
 
     monkeypatch.setattr(html, "write_report", broken)
     live = LiveReport(budget=1.0, min_interval=0.0, first_estimate=0.0)
-    h = babysit.fit(digits_mlp(), babysit.data.load("digits", seed=0), epochs=4, run_dir=tmp_path, progress=False,
+    h = babysit.fit(digits_mlp(), babysit.data.load("digits", seed=0), epochs=4, run_dir=tmp_path,
                     monitor=False, callbacks=[live])
     # training completed; after two failures the page stops being attempted
     assert h.status == "completed" and live.renders == 2

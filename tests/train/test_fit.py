@@ -11,7 +11,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import babysit
 from babysit import models
+from babysit.callbacks import EMA
 from babysit.history import History
+from babysit.reporting import TensorBoardLogger
 
 
 def _mlp(bundle, **kw):
@@ -19,7 +21,7 @@ def _mlp(bundle, **kw):
 
 
 def test_fit_learns_digits(digits) -> None:
-    h = babysit.fit(_mlp(digits, hidden=[64]), digits, optimizer="nesterov", lr=0.05, epochs=5, progress=False)
+    h = babysit.fit(_mlp(digits, hidden=[64]), digits, optimizer="nesterov", lr=0.05, epochs=5)
     # five epochs of a small MLP on standardized digits are far above chance (10%)
     assert h.status == "completed"
     assert h.best_val_acc > 0.9
@@ -27,7 +29,7 @@ def test_fit_learns_digits(digits) -> None:
 
 
 def test_fit_records_every_epoch_and_step(digits) -> None:
-    h = babysit.fit(_mlp(digits), digits, lr=0.05, reg=1e-3, epochs=3, batch_size=100, progress=False)
+    h = babysit.fit(_mlp(digits), digits, lr=0.05, reg=1e-3, epochs=3, batch_size=100)
     steps_per_epoch = math.ceil(len(digits.y_train) / 100)
     # the keys DESIGN.md promises, one record per epoch, with the data and regularization losses apart
     for i, e in enumerate(h.epochs, start=1):
@@ -42,7 +44,7 @@ def test_fit_records_every_epoch_and_step(digits) -> None:
 
 
 def test_reg_zero_records_zero_reg_loss(digits) -> None:
-    h = babysit.fit(_mlp(digits), digits, epochs=1, progress=False)
+    h = babysit.fit(_mlp(digits), digits, epochs=1)
     # without L2 the regularization loss is exactly zero and the train loss is the data loss
     assert h.epochs[0]["reg_loss"] == 0.0
     assert h.epochs[0]["train_loss"] == h.epochs[0]["data_loss"]
@@ -50,24 +52,23 @@ def test_reg_zero_records_zero_reg_loss(digits) -> None:
 
 def test_fit_reg_loss_matches_half_l2_of_weights(digits) -> None:
     model = _mlp(digits, hidden=[32])
-    h = babysit.fit(model, digits, lr=1e-9, reg=0.1, epochs=1, progress=False)  # lr ~0: weights barely move
+    h = babysit.fit(model, digits, lr=1e-9, reg=0.1, epochs=1)  # lr ~0: weights barely move
     expected = 0.5 * 0.1 * (model.fc1.weight.pow(2).sum() + model.fc2.weight.pow(2).sum()).item()
     # the L2 term is 0.5 * reg * sum(W^2) over weights only, not biases
     assert h.epochs[0]["reg_loss"] == pytest.approx(expected, rel=1e-4)
 
 
 def test_schedule_changes_lr_per_epoch(digits) -> None:
-    h = babysit.fit(_mlp(digits), digits, lr=0.1, epochs=4, schedule={"name": "step", "every": 2, "factor": 0.5},
-                    progress=False)
+    h = babysit.fit(_mlp(digits), digits, lr=0.1, epochs=4, schedule={"name": "step", "every": 2, "factor": 0.5})
     # step decay: halved every 2 epochs
     assert h.per_epoch("lr") == pytest.approx([0.1, 0.1, 0.05, 0.05])
 
 
 def test_diverging_run_stops_cleanly_and_keeps_last_good_checkpoint(digits, tmp_path) -> None:
     model = _mlp(digits, hidden=[64])
-    h = babysit.fit(model, digits, optimizer="sgd", lr=0.05, epochs=2, run_dir=tmp_path, progress=False)
+    h = babysit.fit(model, digits, optimizer="sgd", lr=0.05, epochs=2, run_dir=tmp_path)
     assert h.status == "completed"
-    h2 = babysit.fit(model, digits, optimizer="sgd", lr=1e6, epochs=6, run_dir=tmp_path / "b", progress=False)
+    h2 = babysit.fit(model, digits, optimizer="sgd", lr=1e6, epochs=6, run_dir=tmp_path / "b")
     # a huge learning rate makes the loss non-finite: the run stops, says where, and raises nothing
     assert h2.status == "diverged"
     assert "step" in h2.stop_reason and "learning rate" in h2.stop_reason
@@ -93,14 +94,13 @@ def test_fit_accepts_arrays_dataset_and_loader(digits) -> None:
         DataLoader(TensorDataset(digits.X_train, digits.y_train), batch_size=64, shuffle=True),
     ]
     for train in forms:
-        h = babysit.fit(_mlp(digits, hidden=[32]), train, val, lr=0.05, epochs=2, progress=False)
+        h = babysit.fit(_mlp(digits, hidden=[32]), train, val, lr=0.05, epochs=2)
         # every form trains and is validated
         assert h.status == "completed" and h.best_val_acc > 0.5, type(train).__name__
 
 
 def test_fit_svm_loss_and_adam(digits) -> None:
-    h = babysit.fit(_mlp(digits, hidden=[64]), digits, loss_fn="svm", optimizer="adam", lr=1e-2, epochs=3,
-                    progress=False)
+    h = babysit.fit(_mlp(digits, hidden=[64]), digits, loss_fn="svm", optimizer="adam", lr=1e-2, epochs=3)
     # the multiclass hinge loss also trains the net
     assert h.best_val_acc > 0.85
 
@@ -108,21 +108,21 @@ def test_fit_svm_loss_and_adam(digits) -> None:
 def test_fit_lbfgs_full_batch(digits) -> None:
     model = models.build("linear", input_shape=digits.input_shape, num_classes=10, seed=0)
     h = babysit.fit(model, digits, optimizer="lbfgs", lr=1, epochs=3, batch_size=len(digits.y_train),
-                    reg=1e-3, progress=False)
+                    reg=1e-3)
     # L-BFGS with full batches (U4) fits the linear softmax classifier
     assert h.status == "completed" and h.best_val_acc > 0.85
 
 
 def test_fit_bf16_autocast_runs(digits) -> None:
-    h = babysit.fit(_mlp(digits, hidden=[64]), digits, optimizer="nesterov", lr=0.05, epochs=3, precision="bf16",
-                    progress=False)
+    h = babysit.fit(_mlp(digits, hidden=[64]), digits, optimizer="nesterov", lr=0.05, epochs=3,
+                    options={"precision": "bf16"})
     # bf16 autocast trains too (a little less precisely)
     assert h.status == "completed" and h.best_val_acc > 0.8
 
 
 def test_momentum_annealing_raises_momentum(digits) -> None:
     h = babysit.fit(_mlp(digits), digits, optimizer="momentum", lr=0.01, epochs=4,
-                    momentum_annealing={"start": 0.5, "end": 0.99, "epochs": 3}, progress=False)
+                    callbacks=[babysit.optim.AnnealMomentum(start=0.5, end=0.99, epochs=3)])
     momenta = h.per_epoch("momentum")
     # momentum rises from 0.5 to 0.99 over the epochs and stays there
     assert momenta[0] == pytest.approx(0.5) and momenta[-1] == pytest.approx(0.99)
@@ -130,7 +130,7 @@ def test_momentum_annealing_raises_momentum(digits) -> None:
 
 
 def test_history_roundtrip(digits, tmp_path) -> None:
-    h = babysit.fit(_mlp(digits), digits, epochs=2, run_dir=tmp_path, progress=False)
+    h = babysit.fit(_mlp(digits), digits, epochs=2, run_dir=tmp_path)
     loaded = History.load(tmp_path)
     # what is saved is what was recorded
     assert loaded.epochs == h.epochs
@@ -141,7 +141,7 @@ def test_history_roundtrip(digits, tmp_path) -> None:
 
 def test_best_checkpoint_holds_best_epoch(digits, tmp_path) -> None:
     model = _mlp(digits, hidden=[32])
-    h = babysit.fit(model, digits, lr=0.05, epochs=4, run_dir=tmp_path, progress=False)
+    h = babysit.fit(model, digits, lr=0.05, epochs=4, run_dir=tmp_path)
     payload = babysit.train.load_weights(tmp_path, _mlp(digits, hidden=[32]), "best")
     # best.pt is the epoch with the highest validation accuracy
     assert payload["epoch"] == h.best_epoch["epoch"]
@@ -149,13 +149,13 @@ def test_best_checkpoint_holds_best_epoch(digits, tmp_path) -> None:
 
 def test_numpy_float_labels_that_are_whole_numbers_are_accepted(digits) -> None:
     y = digits.y_train.numpy().astype(np.float64)
-    h = babysit.fit(_mlp(digits, hidden=[16]), (digits.X_train, y), epochs=1, progress=False)
+    h = babysit.fit(_mlp(digits, hidden=[16]), (digits.X_train, y), epochs=1)
     assert h.status == "completed"
 
 
 def test_plateau_halves_when_validation_stalls_also_with_per_batch(digits) -> None:
     for per_batch in (False, True):
-        h = babysit.fit(_mlp(digits, hidden=[16]), digits, lr=1e-6, epochs=5, progress=False,
+        h = babysit.fit(_mlp(digits, hidden=[16]), digits, lr=1e-6, epochs=5,
                         schedule={"name": "plateau", "factor": 0.5, "patience": 0, "per_batch": per_batch})
         lrs = h.per_epoch("lr")
         # a learning rate this small barely changes validation accuracy, so the plateau rule halves the rate
@@ -163,7 +163,7 @@ def test_plateau_halves_when_validation_stalls_also_with_per_batch(digits) -> No
 
 
 def test_per_batch_schedule_decays_within_epochs(digits) -> None:
-    h = babysit.fit(_mlp(digits, hidden=[16]), digits, lr=0.1, epochs=2, progress=False,
+    h = babysit.fit(_mlp(digits, hidden=[16]), digits, lr=0.1, epochs=2,
                     schedule={"name": "exponential", "k": 1.0, "per_batch": True})
     lrs = h.steps["lr"]
     # stepped every batch, t counts fractional epochs: lr0 * exp(-t) just before each step
@@ -180,7 +180,7 @@ def test_callback_can_stop_the_run(digits) -> None:
         seen.append(history.epochs[-1]["epoch"])
         return len(history.epochs) >= 2
 
-    h = babysit.fit(_mlp(digits, hidden=[16]), digits, epochs=5, callbacks=[prune_after_two], progress=False)
+    h = babysit.fit(_mlp(digits, hidden=[16]), digits, epochs=5, callbacks=[prune_after_two])
     # the callback sees every epoch and stops the run after the second
     assert seen == [1, 2]
     assert h.status == "stopped" and "prune_after_two" in h.stop_reason
@@ -188,13 +188,14 @@ def test_callback_can_stop_the_run(digits) -> None:
 
 
 def test_ema_of_weights_is_evaluated_and_resumed(digits, tmp_path) -> None:
-    kw = dict(optimizer="nesterov", lr=0.05, ema_decay=0.9, progress=False, seed=0)
-    h = babysit.fit(_mlp(digits, hidden=[32]), digits, epochs=4, run_dir=tmp_path / "a", **kw)
+    kw = dict(optimizer="nesterov", lr=0.05, seed=0)
+    h = babysit.fit(_mlp(digits, hidden=[32]), digits, epochs=4, run_dir=tmp_path / "a", callbacks=[EMA(0.9)], **kw)
     # the moving average of the weights gets its own validation numbers (lecture E1)
     assert all(0.5 < e["val_acc_ema"] <= 1.0 for e in h.epochs)
     assert h.epochs[-1]["val_acc_ema"] != h.epochs[-1]["val_loss_ema"]
-    babysit.fit(_mlp(digits, hidden=[32]), digits, epochs=2, run_dir=tmp_path / "b", **kw)
-    h2 = babysit.fit(_mlp(digits, hidden=[32]), digits, epochs=4, run_dir=tmp_path / "b", resume=True, **kw)
+    babysit.fit(_mlp(digits, hidden=[32]), digits, epochs=2, run_dir=tmp_path / "b", callbacks=[EMA(0.9)], **kw)
+    h2 = babysit.fit(_mlp(digits, hidden=[32]), digits, epochs=4, run_dir=tmp_path / "b", resume=True,
+                     callbacks=[EMA(0.9)], **kw)
     # the average is checkpointed, so a resumed run averages exactly as the uninterrupted one
     assert [e["val_loss_ema"] for e in h2.epochs] == [e["val_loss_ema"] for e in h.epochs]
 
@@ -203,7 +204,8 @@ def test_fit_tensorboard_writes_event_files(digits, tmp_path) -> None:
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    babysit.fit(_mlp(digits, hidden=[16]), digits, epochs=2, run_dir=tmp_path, tensorboard=True, progress=False)
+    babysit.fit(_mlp(digits, hidden=[16]), digits, epochs=2, run_dir=tmp_path,
+                callbacks=[TensorBoardLogger()])
     events = EventAccumulator(str(tmp_path / "tensorboard"))
     events.Reload()
     # one scalar point per epoch, readable by TensorBoard itself

@@ -14,8 +14,10 @@ import torch
 
 import babysit
 from babysit import models
+from babysit.callbacks import EMA
 from babysit.errors import CheckpointError, ConfigError
 from babysit.history import History
+from babysit.train import KeepFinalState
 
 SETTINGS = dict(
     optimizer={"name": "nesterov", "momentum": 0.9},
@@ -24,7 +26,6 @@ SETTINGS = dict(
     schedule={"name": "step", "every": 2, "factor": 0.5},
     batch_size=64,
     seed=3,
-    progress=False,
 )
 
 
@@ -32,17 +33,6 @@ def _model(bundle):
     # dropout makes the global RNG matter, batch norm the running statistics
     return models.build("mlp", input_shape=bundle.input_shape, num_classes=10, hidden=[32, 32], dropout=0.2,
                         batch_norm=True, seed=1)
-
-
-@pytest.fixture
-def plain_sigint():
-    """Ctrl-C as an interactive Python process has it (Python's own handler, not blocked), also when the test
-    run was started in the background, where SIGINT is ignored; put back afterwards."""
-    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
-    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    yield
-    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-    signal.signal(signal.SIGINT, handler)
 
 
 def _strip_seconds(epochs):
@@ -69,12 +59,13 @@ def test_resume_reproduces_uninterrupted_run(digits, tmp_path) -> None:
 def test_resume_from_a_history_in_memory_reproduces_uninterrupted_run(digits) -> None:
     # what a search does with a promising short trial: keep its state in memory, then train it on
     straight = _model(digits)
-    h_straight = babysit.fit(straight, digits, epochs=5, ema_decay=0.9, **SETTINGS)
+    h_straight = babysit.fit(straight, digits, epochs=5, callbacks=[EMA(0.9)], **SETTINGS)
 
-    short = babysit.fit(_model(digits), digits, epochs=2, ema_decay=0.9, keep_checkpoint=True, **SETTINGS)
+    short = babysit.fit(_model(digits), digits, epochs=2, callbacks=[EMA(0.9), KeepFinalState()],
+                         **SETTINGS)
     assert short.checkpoint is not None and short.checkpoint["epoch"] == 2
     resumed = _model(digits)
-    h_resumed = babysit.fit(resumed, digits, epochs=5, ema_decay=0.9, resume=short, **SETTINGS)
+    h_resumed = babysit.fit(resumed, digits, epochs=5, callbacks=[EMA(0.9)], resume=short, **SETTINGS)
 
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
@@ -84,14 +75,14 @@ def test_resume_from_a_history_in_memory_reproduces_uninterrupted_run(digits) ->
     # the kept state is a copy: training on did not change it, so it can be continued twice
     assert len(short.epochs) == 2 and short.checkpoint["epoch"] == 2
     again = _model(digits)
-    babysit.fit(again, digits, epochs=5, ema_decay=0.9, resume=short, **SETTINGS)
+    babysit.fit(again, digits, epochs=5, callbacks=[EMA(0.9)], resume=short, **SETTINGS)
     assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), resumed.state_dict().values()))
 
 
 def test_resume_from_a_history_without_checkpoint_says_what_to_do(digits) -> None:
     plain = babysit.fit(_model(digits), digits, epochs=1, **SETTINGS)
     assert plain.checkpoint is None  # kept only when asked: it costs a copy of the weights
-    with pytest.raises(ConfigError, match="keep_checkpoint=True"):
+    with pytest.raises(ConfigError, match="KeepFinalState"):
         babysit.fit(_model(digits), digits, epochs=2, resume=plain, **SETTINGS)
 
 
@@ -209,15 +200,15 @@ def test_a_ctrl_c_swallowed_by_a_finalizer_still_stops_the_run(digits, tmp_path,
             os.kill(os.getpid(), signal.SIGINT)  # the handler runs right here, inside the finalizer
 
     steps = []
-    real_step = loop._step
+    real_step = loop.Step.__call__
 
-    def step_then_signal(setup, X, y):
+    def step_then_signal(step, X, y):
         steps.append(1)
         if len(steps) == 30:  # in epoch 2
             SignalsWhenCollected()  # collected at once: its __del__ sends Ctrl-C, whose exception is swallowed
-        return real_step(setup, X, y)
+        return real_step(step, X, y)
 
-    monkeypatch.setattr(loop, "_step", step_then_signal)
+    monkeypatch.setattr(loop.Step, "__call__", step_then_signal)
     with pytest.raises(KeyboardInterrupt):
         babysit.fit(_model(digits), digits, epochs=4, run_dir=tmp_path, **SETTINGS)
     assert len(steps) == 30  # stopped before the next step

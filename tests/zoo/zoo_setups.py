@@ -36,7 +36,7 @@ def fit(model: nn.Module, bundle: data.DataBundle | None = None, **kw) -> Histor
     kw.setdefault("epochs", 8)
     kw.setdefault("optimizer", "nesterov")
     kw.setdefault("lr", 0.05)
-    return babysit.fit(model, bundle if bundle is not None else digits(), progress=False, device="cpu", **kw)
+    return babysit.fit(model, bundle if bundle is not None else digits(), device="cpu", **kw)
 
 
 def own_loop(model: nn.Module, *, epochs: int = 6, lr: float = 0.05, zero_grad: bool = True,

@@ -18,13 +18,18 @@ import json
 import logging
 import math
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from babysit._io import from_json_text, json_text
+from babysit.callbacks._base import Callback, StopTraining
 from babysit.config import RunConfig, config_from_dict
 from babysit.errors import ConfigError
 from babysit.history import History
+
+if TYPE_CHECKING:
+    from babysit.train.run import Run
 
 
 class SearchTrial:
@@ -176,7 +181,8 @@ class ConfigObjective:
 
     def __call__(self, params: Mapping[str, Any], trial: SearchTrial) -> float:
         from babysit import models
-        from babysit.train.loop import fit
+        from babysit.train import KeepFinalState, fit
+        from babysit.train.from_config import fit_arguments
 
         cfg = self.trial_config(params, trial.epochs)
         bundle = load_data(cfg)
@@ -184,26 +190,13 @@ class ConfigObjective:
             cfg.model.kind, input_shape=bundle.input_shape, num_classes=bundle.num_classes, seed=cfg.seed,
             **cfg.model_options(),
         )
-
-        def search_pruner(history: History) -> bool:
-            record = history.epochs[-1]
-            val = record.get("val_acc")
-            trial.report(record["epoch"], math.nan if val is None else val)
-            return trial.should_stop()
-
         earlier = None if trial.parent_state is None else _earlier_history(trial.parent_state)
         keep_best = BestWeights(model, None if trial.parent_state is None else trial.parent_state.get("best"))
-        annealing = None if cfg.momentum_annealing is None else cfg.momentum_annealing.model_dump()
+        arguments = fit_arguments(cfg)
+        arguments["callbacks"] += [keep_best, PruneTrial(trial)] + ([KeepFinalState()] if trial.keeps_state else [])
+        arguments["options"] = replace(arguments["options"], progress=False)
         with _quiet("babysit"):  # a trial's own notes (diagnosis, divergence) would drown the search's progress
-            history = fit(
-                model, bundle, loss_fn=cfg.train.loss, optimizer=cfg.optimizer_spec(), lr=cfg.optimizer.lr,
-                reg=cfg.train.reg, schedule=cfg.schedule_spec(), momentum_annealing=annealing,
-                epochs=cfg.train.epochs, batch_size=cfg.train.batch_size, monitor=cfg.train.monitor,
-                run_dir=None, resume=earlier if earlier is not None else False, keep_checkpoint=trial.keeps_state,
-                device=cfg.device, precision=cfg.train.precision, compile=cfg.train.compile,
-                seed=cfg.seed, progress=False, callbacks=[keep_best, search_pruner],
-                config=cfg.model_dump(exclude_none=True),
-            )
+            history = fit(model, bundle, run_dir=None, resume=earlier if earlier is not None else False, **arguments)
         if history.status == "diverged":
             trial.mark_diverged()
         trial.history = history
@@ -223,7 +216,21 @@ class ConfigObjective:
         return 0.0 if best is None else best
 
 
-class BestWeights:
+class PruneTrial(Callback):
+    """Report every epoch's validation accuracy to the search; stop the run when the trial is pruned or diverged."""
+
+    def __init__(self, trial: SearchTrial) -> None:
+        self.trial = trial
+
+    def on_epoch_end(self, run: Run, record: dict[str, Any]) -> None:
+        val = record.get("val_acc")
+        self.trial.report(record["epoch"], math.nan if val is None else val)
+        if self.trial.should_stop():
+            why = "diverged" if self.trial.diverged else "pruned by the search"
+            raise StopTraining(f"trial {self.trial.number} {why} after epoch {record['epoch']}")
+
+
+class BestWeights(Callback):
     """A ``fit`` callback that keeps a copy of the weights of the best validation epoch so far.
 
     A trial is trained without a run folder (no checkpoint and history written every epoch: a third of a
@@ -239,12 +246,12 @@ class BestWeights:
         if earlier:  # a continued trial: the best epoch so far may be one it inherited
             self.weights, self.epoch, self.num_steps = earlier["weights"], earlier["epoch"], earlier["num_steps"]
 
-    def __call__(self, history: History) -> bool:
+    def on_epoch_end(self, run: Run, record: dict[str, Any]) -> None:
+        history = run.history
         best = history.best_epoch
-        if best is not None and best["epoch"] == history.epochs[-1]["epoch"]:
+        if best is not None and best["epoch"] == record["epoch"]:
             self.weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             self.epoch, self.num_steps = best["epoch"], len(history.steps["step"])
-        return False  # never asks to stop
 
     def payload(self) -> dict[str, Any] | None:
         """The best weights and when they were reached (kept for a trial that continues this one)."""

@@ -28,10 +28,11 @@ from __future__ import annotations
 from babysit.optim import reference
 from babysit.optim._lecture_momentum import LectureSGD
 from babysit.optim._rules import NAMES, build, build_from_spec
-from babysit.optim.momentum_annealing import MomentumAnnealing, momentum_at
+from babysit.optim.momentum_annealing import AnnealMomentum, MomentumAnnealing, momentum_at
 
 __all__ = [
     "NAMES",
+    "AnnealMomentum",
     "LectureSGD",
     "MomentumAnnealing",
     "build",

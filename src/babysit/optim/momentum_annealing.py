@@ -6,12 +6,16 @@ momentum late averages the small late gradients over many steps.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch.optim import Optimizer
 
+from babysit.callbacks._base import Callback
 from babysit.errors import OptimError
 from babysit.optim import _checks
+
+if TYPE_CHECKING:
+    from babysit.train.run import Run
 
 
 def momentum_at(epoch: float, *, start: float = 0.5, end: float = 0.99, epochs: int) -> float:
@@ -94,3 +98,35 @@ class MomentumAnnealing:
         mu = momentum_at(self.last_epoch, start=self.start, end=self.end, epochs=self.epochs)
         for group in self.optimizer.param_groups:
             group["momentum"] = mu
+
+
+class AnnealMomentum(Callback):
+    """A ``fit`` callback: :class:`MomentumAnnealing` of the run's optimizer, stepped at every epoch's end.
+
+    Example:
+        >>> anneal = AnnealMomentum(start=0.5, end=0.99, epochs=20)
+        >>> # babysit.fit(model, data, optimizer="nesterov", callbacks=[anneal])
+    """
+
+    order = -20  # after the schedule, before the run folder saves the epoch
+
+    def __init__(self, *, start: float = 0.5, end: float = 0.99, epochs: int) -> None:
+        self.settings = {"start": start, "end": end, "epochs": epochs}
+        self.annealing: MomentumAnnealing | None = None
+
+    def on_fit_start(self, run: Run) -> None:
+        self.annealing = MomentumAnnealing(run.optimizer, **self.settings)
+        run.history.meta["momentum_annealing"] = dict(self.settings)
+
+    def on_epoch_end(self, run: Run, record: dict[str, Any]) -> None:
+        self.annealing.step()  # type: ignore[union-attr]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {} if self.annealing is None else self.annealing.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.annealing is not None:
+            self.annealing.load_state_dict(state)
+
+    def __repr__(self) -> str:
+        return f"AnnealMomentum({', '.join(f'{k}={v!r}' for k, v in self.settings.items())})"

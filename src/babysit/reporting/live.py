@@ -1,4 +1,5 @@
-"""``LiveReport``: a ``fit`` callback that keeps ``report.html`` fresh while training runs.
+"""``LiveReport``: a ``fit`` callback that keeps ``report.html`` fresh while training runs, and draws the
+final page when the run ends (with its real status and findings, whatever ended it).
 
 Drawing the page takes about a second, an epoch on a small model a few milliseconds, so refreshing at
 every epoch would multiply the training time. The page is therefore redrawn at an epoch's end only while
@@ -13,31 +14,36 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from babysit.callbacks._base import Callback
 from babysit.history import History
+
+if TYPE_CHECKING:
+    from babysit.train.run import Run
 
 log = logging.getLogger("babysit")
 
 __all__ = ["LiveReport"]
 
 
-class LiveReport:
+class LiveReport(Callback):
     """Refresh ``<run_dir>/report.html`` at epoch ends within a time budget; never stops training.
 
     Args:
         run_dir: where the page goes; None: the History's own run folder (nothing is written without one).
         budget: the largest share of training time spent drawing the page (0.03 = 3 %).
         min_interval: seconds between two refreshes at least.
-        final: also draw the page after the last planned epoch, whatever the budget (its one-off cost is not
-            training time). ``train_from_config`` passes False because it writes the final page itself.
+        final: draw the page when the run ends, whatever the budget (its one-off cost is not training time).
         first_estimate: the assumed cost of a refresh, in seconds, before one has been measured.
         clock: the time source (seconds), replaceable in tests.
     """
+
+    order = 90  # after the diagnosis: the final page shows the findings
 
     def __init__(
         self,
@@ -60,15 +66,24 @@ class LiveReport:
         self._last: float | None = None
         self._failures = 0
 
-    def __call__(self, history: History) -> None:
+    def on_epoch_end(self, run: Run, record: dict[str, Any]) -> None:
+        self.refresh(run.history)
+
+    def on_fit_end(self, run: Run, status: str) -> None:
+        if self.final:
+            self.draw(run.history)
+
+    def refresh(self, history: History) -> bool:
+        """Draw the page of a running run when the budget allows; whether it was drawn."""
+        if not history.epochs or not self._due(history):
+            return False
+        return self.draw(history)
+
+    def draw(self, history: History) -> bool:
+        """Draw the page now (at most two failures are tolerated, then it stops trying); whether it was drawn."""
         folder = self.run_dir or history.run_dir
-        if folder is None or self._failures >= 2 or not history.epochs:
-            return None
-        last_planned = self.final and history.epochs[-1].get("epoch") == history.meta.get("epochs")
-        if not (last_planned or self._due(history)):
-            return None
-        if last_planned and history.status == "running":  # fit marks it completed right after the callbacks
-            history = dataclasses.replace(history, status="completed")
+        if folder is None or self._failures >= 2:
+            return False
         from babysit.reporting.html import write_report  # matplotlib loads on the first refresh only
 
         started = self.clock()
@@ -82,7 +97,7 @@ class LiveReport:
         self.seconds += cost
         self._estimate = cost
         self._last = self.clock()
-        return None
+        return True
 
     def _due(self, history: History) -> bool:
         trained = sum(e.get("seconds") or 0.0 for e in history.epochs)

@@ -2,14 +2,14 @@
 
 For people who live in TensorBoard: per-epoch scalars (``epoch/train_loss``, ``epoch/val_acc``, ...; x =
 the epoch), per-step loss and learning rate (``step/loss``, ``step/lr``; x = the step), every monitor
-series under its own key (``act/fc1/std``, ``ratio/fc1.weight``, ...; x = the step) and the per-layer
-histograms (``act/<layer>``, ``grad/<param>``). Each call writes only what is new since the last one.
+series under its own key (``act/fc1/std``, ``ratio/fc1.weight``, ...; x = the step), the per-layer
+histograms (``act/<layer>``, ``grad/<param>``) and, when the run ends, its findings as text. Each epoch
+writes only what is new since the last one.
 Needs the optional ``tensorboard`` package: ``pip install 'babysit[tensorboard]'``.
 
 Example:
     >>> tb = TensorBoardLogger("runs/mine/tensorboard")  # doctest: +SKIP
     >>> h = babysit.fit(model, data, run_dir="runs/mine", callbacks=[tb])  # doctest: +SKIP
-    >>> tb.close()  # doctest: +SKIP
     $ tensorboard --logdir runs/mine/tensorboard
 """
 
@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from babysit.callbacks._base import Callback
 from babysit.errors import ConfigError
 from babysit.history import History
+
+if TYPE_CHECKING:
+    from babysit.train.run import Run
 
 __all__ = ["EPOCH_SCALARS", "TB_DIR", "TensorBoardLogger"]
 
@@ -31,11 +35,13 @@ EPOCH_SCALARS = ("train_loss", "val_loss", "data_loss", "reg_loss", "train_acc",
                  "momentum")
 
 
-class TensorBoardLogger:
-    """Write new epochs, steps, series and histograms of a History as TensorBoard events at each call.
+class TensorBoardLogger(Callback):
+    """Write new epochs, steps, series and histograms of a run as TensorBoard events after every epoch, and
+    its findings when it ends (then the event file is closed).
 
     Args:
-        log_dir: the event-file folder; None: ``<run_dir>/tensorboard`` of the History it is first called with.
+        log_dir: the event-file folder; None: ``<run_dir>/tensorboard`` of the run (a run without a folder
+            then needs ``log_dir``).
 
     Raises:
         ConfigError: the ``tensorboard`` package is not installed (the message says how to install it).
@@ -57,7 +63,32 @@ class TensorBoardLogger:
         self._series: dict[str, int] = {}
         self._histograms: dict[str, int] = {}
 
-    def __call__(self, history: History) -> None:
+    order = 95  # after the diagnosis: its findings are written at the end
+
+    def on_fit_start(self, run: Run) -> None:
+        if self.log_dir is None and run.run_dir is None:
+            raise ConfigError("TensorBoardLogger() needs a run folder (fit(..., run_dir=...)) or a log_dir: "
+                              "TensorBoardLogger('some/folder').")
+
+    def on_epoch_end(self, run: Run, record: dict[str, Any]) -> None:
+        self.write(run.history)
+
+    def on_fit_end(self, run: Run, status: str) -> None:
+        try:
+            self.write(run.history)
+            writer = self._open(run.history)
+            if writer is not None:
+                lines = [f"**{f['severity']}** `{f['code']}`: {f['message']}" + (f" (try: {f['suggestion']})"
+                         if f.get("suggestion") else "") for f in run.history.findings]
+                writer.add_text("babysit/findings", "\n\n".join(lines) or "no findings: nothing looks wrong",
+                                len(run.history.steps["step"]))
+                writer.add_text("babysit/status", f"{status}" + (f": {run.history.stop_reason}"
+                                                                 if run.history.stop_reason else ""), 0)
+        finally:
+            self.close()
+
+    def write(self, history: History) -> None:
+        """Write what ``history`` recorded since the last call."""
         writer = self._open(history)
         if writer is None:
             return None

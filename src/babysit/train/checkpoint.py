@@ -2,8 +2,9 @@
 
 A checkpoint is a ``torch.save`` of plain state dicts and RNG states, written to a temporary file and
 renamed, and read back with ``weights_only=True`` (no pickled code runs on load). It holds everything
-needed to continue a run exactly where it stopped: model, optimizer, schedule, momentum annealing, the
-global and the shuffling RNG states, and how many epochs and steps were done.
+needed to continue a run exactly where it stopped: model, optimizer, schedule, the global and the
+shuffling RNG states, how many epochs and steps were done, and the state of every callback that keeps one
+(momentum annealing, EMA, early stopping, ...).
 """
 
 from __future__ import annotations
@@ -29,9 +30,7 @@ class TrainingState:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: Any | None
-    annealing: Any | None
     generator: torch.Generator
-    ema: nn.Module | None = None
 
 
 def checkpoint_path(run_dir: Path, which: str = "last") -> Path:
@@ -39,9 +38,9 @@ def checkpoint_path(run_dir: Path, which: str = "last") -> Path:
     return Path(run_dir) / CHECKPOINT_DIR / f"{which}.pt"
 
 
-def save_checkpoint(path: Path, state: TrainingState, *, epoch: int, num_steps: int, **extra: Any) -> None:
-    """Save ``state`` after ``epoch`` finished epochs and ``num_steps`` steps, atomically."""
-    _write(path, checkpoint_payload(state, epoch=epoch, num_steps=num_steps, **extra))
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Save a :func:`checkpoint_payload` (e.g. ``Run.checkpoint()``), atomically."""
+    _write(path, payload)
 
 
 def checkpoint_payload(state: TrainingState, *, epoch: int, num_steps: int, **extra: Any) -> dict[str, Any]:
@@ -53,8 +52,6 @@ def checkpoint_payload(state: TrainingState, *, epoch: int, num_steps: int, **ex
         "model": state.model.state_dict(),
         "optimizer": state.optimizer.state_dict(),
         "scheduler": None if state.scheduler is None else state.scheduler.state_dict(),
-        "annealing": None if state.annealing is None else state.annealing.state_dict(),
-        "ema": None if state.ema is None else state.ema.state_dict(),
         "rng_torch": torch.get_rng_state(),
         "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "rng_shuffle": state.generator.get_state(),
@@ -104,10 +101,6 @@ def restore_checkpoint(payload: dict[str, Any], state: TrainingState) -> None:
     state.optimizer.load_state_dict(payload["optimizer"])
     if state.scheduler is not None and payload["scheduler"] is not None:
         state.scheduler.load_state_dict(payload["scheduler"])
-    if state.annealing is not None and payload["annealing"] is not None:
-        state.annealing.load_state_dict(payload["annealing"])
-    if state.ema is not None and payload.get("ema") is not None:
-        state.ema.load_state_dict(payload["ema"])
     torch.set_rng_state(payload["rng_torch"])
     if payload["rng_cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(payload["rng_cuda"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,9 @@ from babysit import data, losses, models
 from babysit.config import RunConfig
 from babysit.errors import ConfigError
 from babysit.history import HISTORY_FILE, History
+from babysit.optim import AnnealMomentum
 from babysit.train.loop import fit
+from babysit.train.options import FitOptions
 
 log = logging.getLogger("babysit")
 CONFIG_FILE = "config.toml"
@@ -70,58 +72,41 @@ def choose_run_dir(cfg: RunConfig, *, resume: bool, overwrite: bool) -> Path:
     return candidate
 
 
+def fit_arguments(cfg: RunConfig) -> dict[str, Any]:
+    """The ``fit`` arguments a config gives (everything but the model, the data and the run folder), momentum
+    annealing included as its callback; the search's trials and ``train_from_config`` both train this way."""
+    annealing = [] if cfg.momentum_annealing is None else [AnnealMomentum(**cfg.momentum_annealing.model_dump())]
+    return dict(
+        loss_fn=cfg.train.loss, optimizer=cfg.optimizer_spec(), lr=cfg.optimizer.lr, reg=cfg.train.reg,
+        schedule=cfg.schedule_spec(), epochs=cfg.train.epochs, batch_size=cfg.train.batch_size,
+        monitor=cfg.train.monitor, device=cfg.device, seed=cfg.seed, callbacks=annealing,
+        options=FitOptions(precision=cfg.train.precision, compile=cfg.train.compile,
+                           meta={"config": cfg.model_dump(exclude_none=True)}),
+    )
+
+
 def train_from_config(
     cfg: RunConfig, *, resume: bool = False, overwrite: bool = False, progress: bool | None = None,
     run_dir: Path | None = None,
 ) -> History:
-    """Train the run a config describes into its run folder and return the History."""
+    """Train the run a config describes into its run folder (with its report) and return the History."""
     folder = run_dir if run_dir is not None else choose_run_dir(cfg, resume=resume, overwrite=overwrite)
     prepared = prepare(cfg)
     folder.mkdir(parents=True, exist_ok=True)
-    config_dict = cfg.model_dump(exclude_none=True)
     if not resume:
-        (folder / CONFIG_FILE).write_text(tomli_w.dumps(config_dict), encoding="utf-8")
-    callbacks = _report_callbacks(cfg, folder)
-    try:
-        history = fit(
-            prepared.model, prepared.bundle, loss_fn=cfg.train.loss, optimizer=cfg.optimizer_spec(),
-            lr=cfg.optimizer.lr, reg=cfg.train.reg, schedule=cfg.schedule_spec(),
-            momentum_annealing=_annealing(cfg), epochs=cfg.train.epochs, batch_size=cfg.train.batch_size,
-            monitor=cfg.train.monitor, run_dir=folder, resume=resume, device=cfg.device,
-            precision=cfg.train.precision, compile=cfg.train.compile, seed=cfg.seed, progress=progress,
-            callbacks=callbacks, config=config_dict,
-        )
-    finally:
-        for callback in callbacks:
-            getattr(callback, "close", lambda: None)()  # TensorBoard: flush and close the event file
-    history.meta["data"] = prepared.bundle.summary()
-    history.save()
-    if cfg.train.report:
-        _write_report(history, folder)
-    return history
+        (folder / CONFIG_FILE).write_text(tomli_w.dumps(cfg.model_dump(exclude_none=True)), encoding="utf-8")
+    arguments = fit_arguments(cfg)
+    arguments["callbacks"] += _report_callbacks(cfg)
+    arguments["options"] = replace(arguments["options"], progress=progress,
+                                   meta={**arguments["options"].meta, "data": prepared.bundle.summary()})
+    return fit(prepared.model, prepared.bundle, run_dir=folder, resume=resume, **arguments)
 
 
-def _report_callbacks(cfg: RunConfig, folder: Path) -> list[Any]:
-    """The epoch callbacks a config asks for: the live report page and TensorBoard event files."""
+def _report_callbacks(cfg: RunConfig) -> list[Any]:
+    """The callbacks a config asks for: the report page (live, then final) and TensorBoard event files."""
     from babysit.reporting import LiveReport, TensorBoardLogger
 
-    callbacks: list[Any] = [LiveReport(folder, final=False)] if cfg.train.report else []
+    callbacks: list[Any] = [LiveReport()] if cfg.train.report else []
     if cfg.train.tensorboard:
-        callbacks.append(TensorBoardLogger(folder / "tensorboard"))
+        callbacks.append(TensorBoardLogger())
     return callbacks
-
-
-def _write_report(history: History, folder: Path) -> None:
-    """The final report page; a report that cannot be drawn costs a warning, never the trained run."""
-    from babysit.reporting.html import write_report
-
-    try:
-        path = write_report(history, folder)
-        log.info("report: %s", path)
-    except Exception as exc:
-        log.warning("could not write the report into %s: %s: %s (try: babysit report %s)", folder,
-                    type(exc).__name__, exc, folder)
-
-
-def _annealing(cfg: RunConfig) -> dict[str, Any] | None:
-    return None if cfg.momentum_annealing is None else cfg.momentum_annealing.model_dump()

@@ -1,0 +1,28 @@
+"""``Diagnose``: judge the run once it ends, so the findings are in the History before anyone saves or shows it."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from babysit.callbacks._base import Callback
+
+if TYPE_CHECKING:
+    from babysit.train.run import Run
+
+log = logging.getLogger("babysit")
+
+__all__ = ["Diagnose"]
+
+
+class Diagnose(Callback):
+    """Run :func:`babysit.diagnose.diagnose` at the end of the run into ``history.findings`` (``fit`` adds it)."""
+
+    order = -50  # after the monitor's last readout, before the run folder, the report and the trackers
+
+    def on_fit_end(self, run: Run, status: str) -> None:
+        from babysit.diagnose import diagnose
+
+        run.history.findings = [f.to_dict() for f in diagnose(run.history)]
+        if run.history.findings:
+            log.info("diagnosis: %s", ", ".join(f"{f['code']} ({f['severity']})" for f in run.history.findings))
