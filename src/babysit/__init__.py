@@ -2,10 +2,16 @@
 
 The public surface is exactly ``__all__`` (tests/test_public_api.py keeps it so). Stages live in
 sub-packages named after the lecture's sections: ``data``, ``models``, ``optim``, ``schedules``,
-``train`` (``fit``); see ARCHITECTURE.md.
+``train`` (``fit``), ``callbacks`` (``Callback``: how anything attaches to ``fit``); see ARCHITECTURE.md.
+
+Importing the package is light: Optuna (with SQLAlchemy) loads on the first use of ``search``, matplotlib
+when ``report`` draws. ``search`` is therefore looked up by the module's ``__getattr__`` on first use and is
+then the function ``babysit.hpsearch.search`` itself (its signature and docstring are what ``help`` shows).
 """
 
 from __future__ import annotations
+
+import typing as _typing
 
 __version__ = "0.1.0"
 
@@ -19,19 +25,25 @@ from babysit import sanity as sanity
 from babysit import schedules as schedules
 from babysit import space as space
 from babysit import train as train
+from babysit.callbacks import Callback as Callback
+from babysit.callbacks import StopTraining as StopTraining
 from babysit.errors import BabysitError as BabysitError
 from babysit.findings import Finding as Finding
 from babysit.history import History as History
-from babysit.hpsearch import search as search
 from babysit.monitors import Monitor as Monitor
 from babysit.reporting import report as report
 from babysit.train import fit as fit
 
+if _typing.TYPE_CHECKING:  # what type checkers and IDEs see; at run time `search` loads on first use (__getattr__)
+    from babysit.hpsearch import search as search
+
 __all__ = [
     "BabysitError",
+    "Callback",
     "Finding",
     "History",
     "Monitor",
+    "StopTraining",
     "__version__",
     "data",
     "diagnose",
@@ -47,3 +59,16 @@ __all__ = [
     "space",
     "train",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "search":  # babysit.hpsearch._search imports Optuna: load it when a search is wanted
+        from babysit.hpsearch import search
+
+        globals()["search"] = search  # later look-ups skip this function
+        return search
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

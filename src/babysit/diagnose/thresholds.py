@@ -1,6 +1,6 @@
 """Every threshold the diagnosis uses, in one place, each with where it comes from.
 
-"lecture" is the CS231n notes (../shared/LECTURE.md, items B2-B5, G8); "AutoTrainer" is Zhang et al.,
+"lecture" is the CS231n notes (items B2-B5, G8 of docs/lecture.md); "AutoTrainer" is Zhang et al.,
 *AutoTrainer: An Automatic DNN Training Problem Detection and Repair System* (ICSE 2021); "DeepDiagnosis"
 is Wardat et al., *DeepDiagnosis: Automatically Diagnosing Faults and Recommending Actionable Fixes in
 Deep Learning Programs* (ICSE 2022). "calibrated" values were set on babysit's fault zoo
