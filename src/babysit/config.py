@@ -55,7 +55,9 @@ class TrainConfig(_Section):
     reg: float = Field(0.0, ge=0)  # L2 strength: 0.5 * reg * sum(W**2), recorded apart from the data loss
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(64, ge=1)
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # fp16 with a GradScaler
+    clip_grad_norm: float | None = Field(None, gt=0)  # clip the gradients' total norm before every update
+    accumulate: int = Field(1, ge=1)  # micro-batches per batch, their gradients accumulated into one update
     compile: bool = False  # torch.compile the forward pass
     monitor: bool = True  # babysit every layer
     report: bool = True  # write report.html into the run folder, refreshed at epoch ends while training runs

@@ -108,7 +108,7 @@ def test_unknown_loss(model, pair) -> None:
         ({"batch_size": -3}, r"batch_size must be an integer >= 1, got batch_size=-3"),
         ({"reg": -1.0}, r"reg .* must be a finite number >= 0, got reg=-1.0"),
         ({"lr": 0.0}, r"lr must be a finite number > 0, got lr=0.0"),
-        ({"options": {"precision": "fp8"}}, r"precision must be one of fp32, bf16, got precision='fp8'"),
+        ({"options": {"precision": "fp8"}}, r"precision must be one of fp32, bf16, fp16, got precision='fp8'"),
         ({"device": "tpu:0"}, r"device 'tpu:0'"),
         ({"resume": True}, r"resume=True needs run_dir"),
     ],

@@ -31,6 +31,7 @@ class TrainingState:
     optimizer: torch.optim.Optimizer
     scheduler: Any | None
     generator: torch.Generator
+    scaler: Any | None = None  # fp16's GradScaler
 
 
 def checkpoint_path(run_dir: Path, which: str = "last") -> Path:
@@ -55,6 +56,7 @@ def checkpoint_payload(state: TrainingState, *, epoch: int, num_steps: int, **ex
         "rng_torch": torch.get_rng_state(),
         "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "rng_shuffle": state.generator.get_state(),
+        "scaler": None if state.scaler is None else state.scaler.state_dict(),
         **extra,
     }
 
@@ -105,6 +107,8 @@ def restore_checkpoint(payload: dict[str, Any], state: TrainingState) -> None:
     if payload["rng_cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(payload["rng_cuda"])
     state.generator.set_state(payload["rng_shuffle"])
+    if state.scaler is not None and payload.get("scaler"):
+        state.scaler.load_state_dict(payload["scaler"])
 
 
 def load_weights(run_dir: str | Path, model: nn.Module, which: str = "best") -> dict[str, Any]:

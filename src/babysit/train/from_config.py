@@ -81,6 +81,7 @@ def fit_arguments(cfg: RunConfig) -> dict[str, Any]:
         schedule=cfg.schedule_spec(), epochs=cfg.train.epochs, batch_size=cfg.train.batch_size,
         monitor=cfg.train.monitor, device=cfg.device, seed=cfg.seed, callbacks=annealing,
         options=FitOptions(precision=cfg.train.precision, compile=cfg.train.compile,
+                           clip_grad_norm=cfg.train.clip_grad_norm, accumulate=cfg.train.accumulate,
                            meta={"config": cfg.model_dump(exclude_none=True)}),
     )
 

@@ -124,12 +124,13 @@ def fit(
     # --- the run: its history (or the one it resumes) and its callbacks ------------------------------------
     folder = None if run_dir is None else Path(run_dir)
     run = Run(model, opt, sched, History(run_dir=folder), dev, epochs, folder, len(batches), compiled=opts.compile,
-              state=TrainingState(model, opt, sched, generator),
+              state=TrainingState(model, opt, sched, generator, step.scaler),
               evaluator=None if val is None else functools.partial(_evaluate, val, data_loss, dev))
     run.history.meta = run_meta(
         model, dev, loss=loss_fn if isinstance(loss_fn, str) else getattr(loss_fn, "__name__", "custom"),
         optimizer=optimizer, lr=opt.param_groups[0]["lr"], reg=reg, schedule=schedule, epochs=epochs,
         batch_size=batch_size, seed=seed, precision=opts.precision, compile=opts.compile,
+        clip_grad_norm=opts.clip_grad_norm, accumulate=opts.accumulate,
         steps_per_epoch=len(batches), num_train=batches.num_examples, **dict(opts.meta or {}),
     )
     saved_states = _restore(resume, run)

@@ -15,7 +15,7 @@ from babysit.errors import ConfigError
 
 __all__ = ["PRECISIONS", "FitOptions"]
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -23,13 +23,19 @@ class FitOptions:
     """Settings of ``fit`` beyond its arguments (``fit(..., options=FitOptions(precision="bf16"))`` or a dict).
 
     Attributes:
-        precision: ``"fp32"`` or ``"bf16"`` (autocast of the forward pass and the loss).
+        precision: ``"fp32"``, ``"bf16"`` (autocast of the forward pass and the loss) or ``"fp16"`` (autocast
+            with a ``torch.amp.GradScaler``; its scale is saved in checkpoints).
+        clip_grad_norm: clip the gradients' total norm to this before every update (None: no clipping).
+        accumulate: run each batch as this many micro-batches, accumulating their gradients into one update
+            (the same update as the whole batch, in less memory).
         compile: run the forward pass through ``torch.compile`` (the monitor then skips its layer hooks).
         progress: show a progress bar; None shows it when stderr is a terminal.
         meta: facts stored in ``history.meta`` beside fit's own, e.g. ``{"config": ..., "data": ...}``.
     """
 
     precision: str = "fp32"
+    clip_grad_norm: float | None = None
+    accumulate: int = 1
     compile: bool = False
     progress: bool | None = None
     meta: Mapping[str, Any] | None = None
@@ -37,6 +43,13 @@ class FitOptions:
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got precision={self.precision!r}.")
+        if self.clip_grad_norm is not None and not (
+                isinstance(self.clip_grad_norm, (int, float)) and self.clip_grad_norm > 0):
+            raise ConfigError(f"clip_grad_norm must be a number > 0 (or None: no clipping), got "
+                              f"clip_grad_norm={self.clip_grad_norm!r}; typical values: 0.5 .. 5.")
+        if isinstance(self.accumulate, bool) or not isinstance(self.accumulate, int) or self.accumulate < 1:
+            raise ConfigError(f"accumulate must be an integer >= 1 (micro-batches per batch), got "
+                              f"accumulate={self.accumulate!r}.")
         if not isinstance(self.compile, bool):
             raise ConfigError(f"compile must be True or False, got compile={self.compile!r}.")
 
