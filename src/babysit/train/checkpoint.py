@@ -9,7 +9,7 @@ shuffling RNG states, how many epochs and steps were done, and the state of ever
 
 from __future__ import annotations
 
-import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from babysit._io import write_atomic
 from babysit.errors import CheckpointError
 
 CHECKPOINT_DIR = "checkpoints"
@@ -68,11 +69,15 @@ def save_weights(path: Path, weights: dict[str, torch.Tensor], *, epoch: int, nu
 
 
 def _write(path: Path, payload: dict[str, Any]) -> None:
-    """``torch.save`` through a temporary file and a rename: a reader never sees half a checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".pt.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    """``torch.save`` through a temporary file, fsync and a rename: a reader never sees half a checkpoint,
+    and a crash leaves the old one (and no temporary file) behind."""
+    write_atomic(path, lambda fh: torch.save(payload, fh))
+
+
+def copy_checkpoint(source: Path, target: Path) -> None:
+    """Copy a checkpoint as atomically and durably as it was written (``best.pt`` from ``last.pt``)."""
+    with open(source, "rb") as src:
+        write_atomic(target, lambda fh: shutil.copyfileobj(src, fh))
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:

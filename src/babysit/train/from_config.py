@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,10 @@ from torch import nn
 
 from babysit import data, losses, models
 from babysit.config import RunConfig
-from babysit.errors import ConfigError
+from babysit.errors import CheckpointError, ConfigError
 from babysit.history import HISTORY_FILE, History
 from babysit.optim import AnnealMomentum
+from babysit.train._lock import is_locked
 from babysit.train.loop import fit
 from babysit.train.options import FitOptions
 
@@ -57,19 +59,50 @@ def gradcheck_target(cfg: RunConfig, examples: int = 8) -> tuple[Any, ...]:
 
 
 def choose_run_dir(cfg: RunConfig, *, resume: bool, overwrite: bool) -> Path:
-    """The folder to write into: never silently over an earlier run (a free ``<name>-N`` is taken instead)."""
+    """The folder to write into, claimed for this run: never over an earlier run (a free ``<name>-N`` is taken
+    instead), never shared with a run started at the same moment (the claim is creating ``config.toml``
+    exclusively), and with ``overwrite`` the earlier run's files removed first (unless it is still running)."""
     folder = cfg.run_dir
     if resume:
         if not (folder / HISTORY_FILE).is_file():
             raise ConfigError(f"--resume: no run to resume in {str(folder)!r}; start it without --resume first.")
         return folder
-    if overwrite or not folder.exists() or not any(folder.iterdir()):
-        return folder
-    n = 2
-    while (candidate := folder.with_name(f"{folder.name}-{n}")).exists():
+    if overwrite and folder.exists():
+        if is_locked(folder):
+            raise CheckpointError(f"--overwrite: {str(folder)!r} is being written by a run that is still going; "
+                                  "stop it first, or give this run another name.")
+        remove_run(folder)
+    candidate, n = folder, 1
+    while not _claim(candidate):
         n += 1
-    log.info("%s already holds a run; writing to %s (use --overwrite to replace it)", folder, candidate)
+        candidate = folder.with_name(f"{folder.name}-{n}")
+    if candidate != folder:
+        log.info("%s already holds a run; writing to %s (use --overwrite to replace it)", folder, candidate)
     return candidate
+
+
+def _claim(folder: Path) -> bool:
+    """Take ``folder`` for a new run: True when it held no run (no history, no checkpoints; other files do not
+    count) and this process created its ``config.toml``."""
+    if (folder / HISTORY_FILE).exists() or (folder / "checkpoints").exists():
+        return False
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(folder / CONFIG_FILE, "x", encoding="utf-8"):
+            pass
+    except FileExistsError:
+        return False
+    return True
+
+
+def remove_run(folder: Path) -> None:
+    """Remove what a run wrote into ``folder`` (history, checkpoints, report, event files, config, lock); files
+    a user put there are kept."""
+    for name in (HISTORY_FILE, CONFIG_FILE, "report.html", ".lock"):
+        (folder / name).unlink(missing_ok=True)
+    for name in ("checkpoints", "tensorboard"):
+        if (folder / name).is_dir():
+            shutil.rmtree(folder / name)
 
 
 def fit_arguments(cfg: RunConfig) -> dict[str, Any]:

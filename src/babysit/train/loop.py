@@ -134,7 +134,7 @@ def fit(
         steps_per_epoch=len(batches), num_train=batches.num_examples, **dict(opts.meta or {}),
     )
     saved_states = _restore(resume, run)
-    run.callbacks = _callbacks(callbacks, monitor, folder, opts)
+    run.callbacks = _callbacks(callbacks, monitor, folder, opts, resume=resume is True)
 
     # --- the loop, and its one close path ------------------------------------------------------------------
     with sigterm_as_interrupt():
@@ -268,13 +268,14 @@ def _close(run: Run, status: str, failure: BaseException | None) -> None:
         raise error
 
 
-def _callbacks(user: Sequence[Any], monitor: Any, folder: Path | None, opts: FitOptions) -> list[Callback]:
+def _callbacks(user: Sequence[Any], monitor: Any, folder: Path | None, opts: FitOptions, *,
+               resume: bool) -> list[Callback]:
     """fit's own callbacks (diagnosis, monitor, run folder, progress bar) and the caller's, in call order."""
     own: list[Callback] = [Diagnose()]
     if monitor is not False and monitor is not None:
         own.append(MonitorCallback(monitor))
     if folder is not None:
-        own.append(RunFolder(folder))
+        own.append(RunFolder(folder, resume=resume))
     if ProgressBar.wanted(opts.progress):
         own.append(ProgressBar())
     return ordered([*own, *(c if isinstance(c, Callback) or not callable(c) else _EpochFunction(c) for c in user)])

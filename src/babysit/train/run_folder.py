@@ -3,20 +3,23 @@ epoch's weights, and a history that always ends where the last checkpoint does.
 
 ``fit(run_dir=...)`` adds it. A Ctrl-C or SIGTERM is held while an epoch is being saved, so the checkpoint
 and the history change together; after an interrupt the saved history is cut back to the last checkpoint,
-so ``resume=True`` continues exactly from there.
+so ``resume=True`` continues exactly from there. The folder is locked while the run writes it, and a new
+run never writes over an earlier one (it must be resumed, or removed first).
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
 from babysit.callbacks._base import Callback
+from babysit.errors import CheckpointError
+from babysit.history import HISTORY_FILE
 from babysit.train._interrupt import interrupts_deferred
-from babysit.train.checkpoint import checkpoint_path, save_checkpoint
+from babysit.train._lock import RunLock
+from babysit.train.checkpoint import checkpoint_path, copy_checkpoint, save_checkpoint
 from babysit.train.run import Run
 
 log = logging.getLogger("babysit")
@@ -29,16 +32,27 @@ class RunFolder(Callback):
 
     Args:
         folder: the run folder (created when missing).
+        resume: whether the run continues the one saved in the folder (else the folder must hold no run).
     """
 
     order = 100  # last: the checkpoint holds every change the other callbacks made to the epoch
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, *, resume: bool = False) -> None:
         self.folder = Path(folder)
+        self.resume = resume
         self.saved = (0, 0)  # (epochs, steps) that the last checkpoint holds
+        self.lock = RunLock(self.folder)
 
     def on_fit_start(self, run: Run) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.lock.acquire()
+        earlier = [p for p in (self.folder / HISTORY_FILE, checkpoint_path(self.folder, "last")) if p.exists()]
+        if earlier and not self.resume:
+            self.lock.release()
+            raise CheckpointError(
+                f"{str(self.folder)!r} already holds a run ({', '.join(p.name for p in earlier)}): continue it with "
+                "resume=True (CLI: --resume), give this run another run_dir, or remove that run first "
+                "(CLI: --overwrite)."
+            )
         run.history.run_dir = self.folder
         self.saved = (len(run.history.epochs), len(run.history.steps["step"]))
 
@@ -48,7 +62,7 @@ class RunFolder(Callback):
             save_checkpoint(last, run.checkpoint())
             best = run.history.best_epoch
             if best is not None and best["epoch"] == record["epoch"]:
-                shutil.copyfile(last, checkpoint_path(self.folder, "best"))
+                copy_checkpoint(last, checkpoint_path(self.folder, "best"))
             run.history.save()
             self.saved = (len(run.history.epochs), len(run.history.steps["step"]))
 
@@ -57,7 +71,12 @@ class RunFolder(Callback):
             run.history.truncate(*self.saved)
 
     def on_fit_end(self, run: Run, status: str) -> None:
-        run.history.save()
+        if not self.lock.held:  # on_fit_start refused the folder: nothing of this run is in it
+            return
+        try:
+            run.history.save()
+        finally:
+            self.lock.release()
         if status == "interrupted":
             log.warning("interrupted; resume with resume=True (CLI: --resume) from %s", self.folder)
 
