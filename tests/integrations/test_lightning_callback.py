@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -43,8 +46,8 @@ class DigitsModule(L.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.lr)
 
 
-def _trainer(callback, epochs: int = 3, **kw):
-    return L.Trainer(max_epochs=epochs, callbacks=[callback], logger=False, enable_checkpointing=False,
+def _trainer(callback, epochs: int = 3, logger=False, **kw):
+    return L.Trainer(max_epochs=epochs, callbacks=[callback], logger=logger, enable_checkpointing=False,
                      enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", **kw)
 
 
@@ -85,3 +88,32 @@ def test_callback_counts_optimizer_steps_with_accumulation(digits) -> None:
     assert h.epochs[0]["steps"] == 9
     assert len(h.series["ratio/net.fc1.weight"]["step"]) == 9
     assert max(h.series["grad/carry"]["value"]) < 1e-3
+
+
+def test_callback_logs_findings_to_the_trainers_loggers(digits, tmp_path) -> None:
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    csv_logger, tb_logger = CSVLogger(tmp_path, name="csv"), TensorBoardLogger(tmp_path, name="tb")
+    callback = BabysitCallback(every=5)
+    trainer = _trainer(callback, epochs=2, logger=[csv_logger, tb_logger], log_every_n_steps=1)
+    trainer.fit(DigitsModule(digits, bias_init=-5.0), *_loaders(digits))
+    severity = {"info": 1.0, "warning": 2.0, "error": 3.0}
+    expected = {f"babysit/finding/{f.code}": severity[f.severity] for f in callback.findings}
+    assert expected["babysit/finding/dead_units"] == 2.0
+
+    # CSVLogger: one column per finding code (its severity) and the count, in the row of the last step
+    with open(Path(csv_logger.log_dir) / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert set(expected) | {"babysit/findings", "val_acc"} <= set(rows[0])
+    row = next(r for r in rows if r["babysit/findings"])
+    assert {key: float(row[key]) for key in expected} == expected
+    assert float(row["babysit/findings"]) == len(callback.findings) and int(row["step"]) == 2 * 17
+
+    # TensorBoard: the same scalars, and the findings as a text entry
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(tb_logger.log_dir, size_guidance={"tensors": 0, "scalars": 0})
+    events.Reload()
+    assert "babysit/finding/dead_units" in events.Tags()["scalars"]
+    text = events.Tensors("babysit/findings/text_summary")[0].tensor_proto.string_val[0].decode()
+    assert "`dead_units`" in text and all(f.message in text for f in callback.findings)

@@ -14,6 +14,10 @@ The Monitor hooks the LightningModule's layers and its (first) optimizer. Lightn
 ``optimizer.step(closure)``, which the Monitor's step hooks handle; with ``accumulate_grad_batches`` a
 step is counted per optimizer step, and the gradients of all micro-batches are summed. Accuracies are
 read from ``trainer.callback_metrics`` under the names you log (``self.log("val_acc", ...)``).
+
+At the end the findings also go to the Trainer's loggers: ``log_metrics`` with ``babysit/findings`` (how
+many) and one ``babysit/finding/<code>`` per code (its severity: 1 info, 2 warning, 3 error), and, where the
+logger's experiment has ``add_text`` (TensorBoard), the findings as a text entry ``babysit/findings``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 from babysit.errors import ConfigError
 from babysit.findings import Finding
 from babysit.history import History
+from babysit.integrations._findings import findings_metrics, findings_text
 from babysit.monitors import DEFAULT_EVERY, Monitor
 
 try:
@@ -49,6 +54,19 @@ def _number(metrics: dict[str, Any], key: str | None) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _log_findings(trainer: pl.Trainer, findings: list[Finding]) -> None:
+    """Hand the findings to every logger of the Trainer (metrics, and text where the experiment takes it)."""
+    loggers = list(getattr(trainer, "loggers", None) or [])
+    if not loggers:
+        return
+    metrics, text, step = findings_metrics(findings), findings_text(findings), trainer.global_step
+    for logger in loggers:
+        logger.log_metrics(metrics, step=step)
+        add_text = getattr(getattr(logger, "experiment", None), "add_text", None)
+        if callable(add_text):
+            add_text("babysit/findings", text, global_step=step)
+
+
 class BabysitCallback(pl.Callback):
     """Record every layer of a LightningModule's training into a History and diagnose it at the end.
 
@@ -60,7 +78,7 @@ class BabysitCallback(pl.Callback):
 
     Attributes:
         monitor: the Monitor (from ``on_fit_start`` on).
-        findings: the diagnosis, after ``on_fit_end``.
+        findings: the diagnosis, after ``on_fit_end`` (also logged to the Trainer's loggers).
     """
 
     def __init__(self, every: int = DEFAULT_EVERY, run_dir: str | Path | None = None, *,
@@ -114,5 +132,6 @@ class BabysitCallback(pl.Callback):
         history.findings = [f.to_dict() for f in self.findings]
         for finding in self.findings:
             log.info("babysit: %s", finding)
+        _log_findings(trainer, self.findings)
         if self.run_dir is not None:
             history.save(self.run_dir)
