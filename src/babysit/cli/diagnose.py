@@ -1,11 +1,14 @@
 """``babysit diagnose RUN_DIR``: judge a finished (or running) run from its history.json and print the findings.
 
 Exit codes: 0 no error finding; 1 at least one error finding; 2 not a run folder.
+
+``--verbose`` also lists the rules that were skipped because a quantity they need was not recorded
+(``fit(monitor={"skip": ["dead_fraction"]})``, ``monitor=False``), each with what it needs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,7 @@ from rich.table import Table
 
 from babysit.cli._common import EXIT_OK, EXIT_PROBLEM, console, friendly_errors
 
-__all__ = ["diagnose_command", "print_findings", "register"]
+__all__ = ["diagnose_command", "print_findings", "print_skipped", "register"]
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -46,18 +49,41 @@ def print_findings(findings: Sequence[Any], out: Console = console, title: str =
     out.print(table)
 
 
+def print_skipped(skipped: Mapping[str, Sequence[str]], out: Console = console) -> None:
+    """Print the rules that were not run and the quantities each needs (nothing when every rule ran)."""
+    if not skipped:
+        out.print("[dim]every rule ran: each had the quantities it needs[/]")
+        return
+    table = Table(title="rules skipped (what they need was not recorded)")
+    table.add_column("rule")
+    table.add_column("needs")
+    for code, needs in skipped.items():
+        table.add_row(code, ", ".join(needs))
+    out.print(table)
+
+
 def diagnose_command(
     run_dir: Path = typer.Argument(..., help="A run folder holding history.json (e.g. runs/digits_mlp)."),
     rules: list[str] = typer.Option([], "--rule", help="Run only this rule (repeatable), e.g. --rule dead_units."),
     save: bool = typer.Option(False, "--save", help="Store the findings back into the run's history.json."),
+    verbose: bool = typer.Option(False, "--verbose", "-v",
+                                 help="Also list the rules skipped for want of a quantity, and what each needs."),
 ) -> None:
     """Print what went wrong in a training run and what to try, from its recorded history."""
+    from babysit.diagnose import run_rules
     from babysit.history import History
 
     with friendly_errors():
         history = History.load(run_dir)
-        findings = history.diagnose(rules=list(rules) or None)
+        diagnosis = run_rules(history, rules=list(rules) or None)
+    findings = diagnosis.findings
     print_findings(findings, title=f"diagnosis of {run_dir}")
+    if verbose:
+        print_skipped(diagnosis.skipped)
+    elif diagnosis.skipped:
+        count = len(diagnosis.skipped)
+        console.print(f"[dim]{count} rule{'s' if count != 1 else ''} skipped for want of a quantity "
+                      "(--verbose lists them)[/]")
     if save:
         history.findings = [f.to_dict() for f in findings]
         history.save()

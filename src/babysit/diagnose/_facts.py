@@ -12,6 +12,18 @@ from dataclasses import dataclass
 from babysit.diagnose import _view as v
 from babysit.diagnose import thresholds as T
 from babysit.history import History
+from babysit.quantities import (
+    ActivationMoments,
+    DeadFraction,
+    GradientCarry,
+    GradientNorm,
+    LayerQuantity,
+    Saturation,
+    UpdateRatio,
+)
+
+# the quantities blocked_signal reads (a rule that calls it declares them in its ``uses``)
+BLOCKED_SIGNAL_USES = ("dead_fraction", "saturation", "activation_moments", "gradient_norm")
 
 
 @dataclass(frozen=True)
@@ -49,7 +61,7 @@ def ratio_medians(history: History, *, early: bool = True) -> dict[str, float]:
     the samples (``early``): late in a run annealing and convergence shrink updates by design."""
     out = {}
     for name in v.weight_names(history):
-        good = v.finite(v.series(history, f"ratio/{name}")[1])
+        good = v.finite(v.series(history, UpdateRatio, "ratio", name)[1])
         if early and len(good) > 1:
             good = good[: max(1, math.ceil(len(good) / 2))]
         if good and any(x > 0 for x in good):
@@ -66,8 +78,8 @@ def trunk_ratio(history: History) -> tuple[list[int], list[float], str, str] | N
     if len(layers) + 1 < T.ACT_MIN_WEIGHTED:
         return None
     first, last = layers[0]["name"], layers[-1]["name"]
-    s1, a = v.series(history, f"act/{first}/std")
-    s2, b = v.series(history, f"act/{last}/std")
+    s1, a = v.series(history, ActivationMoments, "std", first)
+    s2, b = v.series(history, ActivationMoments, "std", last)
     by_step = dict(zip(s2, b))
     steps, ratios = [], []
     for step, x in zip(s1, a):
@@ -84,8 +96,8 @@ def gradient_depth_ratio(history: History) -> tuple[list[int], list[float], str,
     if len(names) < 2:
         return None
     first, last = names[0], names[-1]
-    s1, a = v.series(history, f"grad/{first}/norm")
-    s2, b = v.series(history, f"grad/{last}/norm")
+    s1, a = v.series(history, GradientNorm, "norm", first)
+    s2, b = v.series(history, GradientNorm, "norm", last)
     by_step = dict(zip(s2, b))
     steps, ratios = [], []
     for step, x in zip(s1, a):
@@ -96,23 +108,22 @@ def gradient_depth_ratio(history: History) -> tuple[list[int], list[float], str,
     return steps, ratios, first, last
 
 
-def layer_measure(history: History, stat: str, threshold: float) -> dict[str, Measure]:
-    """``act/<layer>/<stat>`` (dead, saturated) per layer, where its median reaches ``threshold`` on at least
-    ``MAJORITY`` of the sampled steps."""
+def layer_measure(history: History, quantity: type[LayerQuantity], threshold: float) -> dict[str, Measure]:
+    """A per-layer share (``DeadFraction``, ``Saturation``) per layer, where its median reaches ``threshold``
+    on at least ``MAJORITY`` of the sampled steps."""
     found = {}
-    for key in history.series:
-        if key.startswith("act/") and key.endswith(f"/{stat}"):
-            steps, values = v.series(history, key)
-            m = summarise(steps, values, lambda x: x >= threshold)
-            if m is not None and m.share >= T.MAJORITY and m.value >= threshold:
-                found[key[4 : -len(stat) - 1]] = m
+    for layer in history.targets(quantity):
+        steps, values = v.series(history, quantity, target=layer)
+        m = summarise(steps, values, lambda x: x >= threshold)
+        if m is not None and m.share >= T.MAJORITY and m.value >= threshold:
+            found[layer] = m
     return found
 
 
 def init_scale(history: History, param: str) -> float | None:
     """First recorded weight std of ``param`` divided by Xavier's ``1/sqrt(fan_in)``."""
     record = next((p for p in v.parameters(history) if p["name"] == param), None)
-    norms = v.series(history, f"weight/{param}/norm")[1]
+    norms = v.series(history, UpdateRatio, "weight_norm", param)[1]
     if record is None or not record.get("fan_in") or not v.finite(norms[:1]):
         return None
     std = norms[0] / math.sqrt(max(record["numel"], 1))
@@ -120,7 +131,7 @@ def init_scale(history: History, param: str) -> float | None:
 
 
 def carry(history: History) -> Measure | None:
-    steps, values = v.series(history, "grad/carry")
+    steps, values = v.series(history, GradientCarry)
     return summarise(steps, values, lambda x: x > T.CARRY)
 
 
@@ -145,10 +156,10 @@ def regularization_dominates(history: History) -> bool:
 
 def blocked_signal(history: History) -> str | None:
     """Why gradients cannot flow, whatever the learning rate: dead, saturated or vanishing layers."""
-    dead = layer_measure(history, "dead", T.DEAD)
+    dead = layer_measure(history, DeadFraction, T.DEAD)
     if dead:
         return f"the ReLUs of {', '.join(dead)} are dead (see dead_units)"
-    saturated = layer_measure(history, "saturated", T.SATURATED)
+    saturated = layer_measure(history, Saturation, T.SATURATED)
     if saturated:
         return f"the units of {', '.join(saturated)} are saturated (see saturated_activations)"
     trunk = trunk_ratio(history)

@@ -1,4 +1,8 @@
-"""Read-only helpers the rules share: series, epochs of steps, the weight tensors in forward order, numbers."""
+"""Read-only helpers the rules share: series, epochs of steps, the weight tensors in forward order, numbers.
+
+Rules read the Monitor's statistics by quantity (``series(history, UpdateRatio, "ratio", name)``), never by a
+key string: the keys belong to :mod:`babysit.quantities`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ import statistics
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from babysit.history import History
+from babysit.history import History, Series
+from babysit.quantities import QuantityLike
 
 
 def finite(values: Iterable[Any]) -> list[float]:
@@ -25,12 +30,10 @@ def median(values: Iterable[Any]) -> float | None:
     return statistics.median(good) if good else None
 
 
-def series(history: History, key: str) -> tuple[list[int], list[float]]:
-    """``(steps, values)`` of one recorded series, empty when absent."""
-    column = history.series.get(key)
-    if not column:
-        return [], []
-    return list(column.get("step", [])), list(column.get("value", []))
+def series(history: History, quantity: QuantityLike, stat: str | None = None,
+           target: str | None = None) -> Series:
+    """``(steps, values)`` of one recorded series of ``quantity``, empty when absent (rules never spell keys)."""
+    return history.series_of(quantity, stat, target)
 
 
 def epoch_of(history: History, step: int | None) -> int | None:

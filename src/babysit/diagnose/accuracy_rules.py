@@ -9,6 +9,7 @@ from babysit.diagnose import thresholds as T
 from babysit.diagnose._registry import rule
 from babysit.findings import Finding
 from babysit.history import History
+from babysit.quantities import EvalDisagreement
 
 
 def _pairs(history: History) -> list[tuple[int, float, float]]:
@@ -51,7 +52,7 @@ def _likely_cause(history: History) -> tuple[str, str] | None:
     return None
 
 
-@rule("no_learning", "B2")
+@rule("no_learning", "B2", uses=("update_ratio", *_facts.BLOCKED_SIGNAL_USES))
 def no_learning(history: History) -> list[Finding]:
     """Validation accuracy stays at chance for the whole run."""
     if len(history.epochs) < 2 or not at_chance(history):
@@ -115,11 +116,11 @@ def underfitting(history: History) -> list[Finding]:
                     suggestion)]
 
 
-@rule("eval_nondeterministic", "G9")
+@rule("eval_nondeterministic", "G9", needs=("eval_disagreement",))
 def eval_nondeterministic(history: History) -> list[Finding]:
     """Two evaluation passes over the same examples gave different outputs."""
     findings = []
-    steps, values = v.series(history, "eval/disagreement_train_mode")
+    steps, values = v.series(history, EvalDisagreement, "train_mode")
     bad = [(s, x) for s, x in zip(steps, values) if isinstance(x, float) and x > T.EVAL_TOLERANCE]
     if bad:
         layers = history.sections.get("monitor", {}).get("eval_dropout_layers", [])
@@ -131,7 +132,7 @@ def eval_nondeterministic(history: History) -> list[Finding]:
             f"{', '.join(layers) or 'the model'}",
             {"step": step, "relative_difference": value, "dropout_layers": layers, "mode": "train"},
             "call model.eval() before evaluating (and model.train() before training again)"))
-    steps, values = v.series(history, "eval/disagreement")
+    steps, values = v.series(history, EvalDisagreement, "eval_mode")
     bad = [(s, x) for s, x in zip(steps, values) if isinstance(x, float) and x > T.EVAL_TOLERANCE]
     if bad:
         step, value = bad[0]

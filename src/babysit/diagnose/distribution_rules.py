@@ -12,6 +12,7 @@ from babysit.diagnose import thresholds as T
 from babysit.diagnose._registry import rule
 from babysit.findings import Finding
 from babysit.history import History
+from babysit.quantities import ActivationMoments, DeadFraction, InputMoments, Saturation
 
 
 def _init_cause(history: History, *, small: bool) -> tuple[str, str] | None:
@@ -42,7 +43,7 @@ def _trunk_finding(history: History, *, vanishing: bool) -> list[Finding]:
         return []
     code = "vanishing_activations" if vanishing else "exploding_activations"
     names = [x["name"] for x in v.weighted_layers(history)]
-    base = dict(zip(*v.series(history, f"act/{first}/std"))).get(m.step)
+    base = dict(zip(*v.series(history, ActivationMoments, "std", first))).get(m.step)
     ratio_then = dict(zip(steps, ratios))[m.step]  # type: ignore[index]
     per_layer = ratio_then ** (1 / max(names.index(last) - names.index(first), 1))
     message = (f"the activation std {'shrinks' if vanishing else 'grows'} from {v.fmt(base)} at {first} to "
@@ -51,7 +52,7 @@ def _trunk_finding(history: History, *, vanishing: bool) -> list[Finding]:
     evidence = {"first_layer": first, "last_layer": last, "ratio": m.value, "per_layer": per_layer,
                 "step": m.step, "share": m.share}
     cause = _init_cause(history, small=vanishing)
-    dead = _facts.layer_measure(history, "dead", T.DEAD) if vanishing else {}
+    dead = _facts.layer_measure(history, DeadFraction, T.DEAD) if vanishing else {}
     if cause:
         message += f", {cause[1]}"
         evidence["cause_parameter"] = cause[0]
@@ -63,22 +64,22 @@ def _trunk_finding(history: History, *, vanishing: bool) -> list[Finding]:
     return [Finding(code, "warning", message, evidence, suggestion)]
 
 
-@rule("vanishing_activations", "B5")
+@rule("vanishing_activations", "B5", needs=("activation_moments",), uses=("update_ratio", "dead_fraction"))
 def vanishing_activations(history: History) -> list[Finding]:
     """Activation std shrinks layer after layer (weights too small)."""
     return _trunk_finding(history, vanishing=True)
 
 
-@rule("exploding_activations", "B5")
+@rule("exploding_activations", "B5", needs=("activation_moments",), uses=("update_ratio",))
 def exploding_activations(history: History) -> list[Finding]:
     """Activation std grows layer after layer (weights too large)."""
     return _trunk_finding(history, vanishing=False)
 
 
-@rule("saturated_activations", "B5")
+@rule("saturated_activations", "B5", needs=("saturation",), uses=("update_ratio", "input_moments"))
 def saturated_activations(history: History) -> list[Finding]:
     """tanh/sigmoid layers with most pre-activations beyond +-5, where their gradient is ~0."""
-    found = _facts.layer_measure(history, "saturated", T.SATURATED)
+    found = _facts.layer_measure(history, Saturation, T.SATURATED)
     if not found:
         return []
     name, m = max(found.items(), key=lambda kv: kv[1].value)
@@ -89,7 +90,7 @@ def saturated_activations(history: History) -> list[Finding]:
     cause = _init_cause(history, small=False)
     if cause:
         message += f", {cause[1]}"
-    inputs = v.median(v.series(history, "input/std")[1])
+    inputs = v.median(v.series(history, InputMoments, "std")[1])
     if inputs is not None and inputs > T.INPUT_STD[1]:
         message += f"; the inputs are not normalised (std {v.fmt(inputs)})"
     return [Finding("saturated_activations", "warning", message,
@@ -97,10 +98,10 @@ def saturated_activations(history: History) -> list[Finding]:
                     "use Xavier init (std 1/sqrt(fan_in)) and standardised inputs, or ReLU units")]
 
 
-@rule("dead_units", "B5")
+@rule("dead_units", "B5", needs=("dead_fraction",), uses=("update_ratio", "activation_moments"))
 def dead_units(history: History) -> list[Finding]:
     """ReLU layers where most units never fire on the sampled examples."""
-    found = _facts.layer_measure(history, "dead", T.DEAD)
+    found = _facts.layer_measure(history, DeadFraction, T.DEAD)
     if not found:
         return []
     name, m = max(found.items(), key=lambda kv: kv[1].value)
@@ -116,7 +117,8 @@ def dead_units(history: History) -> list[Finding]:
         evidence["median_ratio"] = ratio
     before = _preceding_weighted(history, name)
     if before is not None:
-        means, stds = v.series(history, f"act/{before}/mean")[1], v.series(history, f"act/{before}/std")[1]
+        means = v.series(history, ActivationMoments, "mean", before)[1]
+        stds = v.series(history, ActivationMoments, "std", before)[1]
         mean, std = v.median(means), v.median(stds)
         if mean is not None and std is not None and mean < -2 * std:
             message += (f"; the pre-activations from {before} are mostly negative (mean {v.fmt(mean)}, std "
@@ -162,13 +164,13 @@ def _gradient_finding(history: History, *, vanishing: bool) -> list[Finding]:
     return [Finding(code, "warning", message, evidence, suggestion)]
 
 
-@rule("vanishing_gradients", "B5")
+@rule("vanishing_gradients", "B5", needs=("gradient_norm",))
 def vanishing_gradients(history: History) -> list[Finding]:
     """The first layer's gradient is below 1e-3 of the last's (AutoTrainer)."""
     return _gradient_finding(history, vanishing=True)
 
 
-@rule("exploding_gradients", "B5")
+@rule("exploding_gradients", "B5", needs=("gradient_norm",))
 def exploding_gradients(history: History) -> list[Finding]:
     """The first layer's gradient is above 70x the last's (AutoTrainer)."""
     return _gradient_finding(history, vanishing=False)

@@ -44,7 +44,7 @@ def _worst_ratio(history: History) -> tuple[str, float] | None:
     return max(ratios.items(), key=lambda kv: kv[1]) if ratios else None
 
 
-@rule("loss_diverged", "B2")
+@rule("loss_diverged", "B2", uses=("gradient_carry", "update_ratio"))
 def loss_diverged(history: History) -> list[Finding]:
     """The loss became NaN/inf or exploded; name the first non-finite layer and the likely cause."""
     bad = _first_bad_step(history)
@@ -87,7 +87,7 @@ def _initial_data_loss(history: History) -> float | None:
     return data[0] if data else None
 
 
-@rule("lr_too_high", "B2")
+@rule("lr_too_high", "B2", uses=("update_ratio",))
 def lr_too_high(history: History) -> list[Finding]:
     """A quick drop, then the loss stalls high while rising or oscillating (or while updates are large)."""
     losses = v.finite(_facts.data_losses(history))
@@ -139,7 +139,7 @@ def _linear_r2(values: list[float]) -> float:
     return 1.0 if syy == 0 else (sxy * sxy) / (sxx * syy)
 
 
-@rule("lr_too_low", "B2")
+@rule("lr_too_low", "B2", uses=("update_ratio", *_facts.BLOCKED_SIGNAL_USES))
 def lr_too_low(history: History) -> list[Finding]:
     """Updates far below ~1e-3 of the weights in every layer, or a slow, almost linear decrease."""
     if _facts.blocked_signal(history):  # no learning rate fixes dead, saturated or vanishing layers

@@ -9,13 +9,14 @@ from babysit.diagnose import thresholds as T
 from babysit.diagnose._registry import rule
 from babysit.findings import Finding
 from babysit.history import History
+from babysit.quantities import GradientNorm, UpdateRatio
 
 
 def _listing(ratios: dict[str, float]) -> str:
     return ", ".join(f"{name} {v.fmt(r)}" for name, r in ratios.items())
 
 
-@rule("update_ratio_too_high", "B4")
+@rule("update_ratio_too_high", "B4", needs=("update_ratio",))
 def update_ratio_too_high(history: History) -> list[Finding]:
     """Median update/weight ratio above ``RATIO_HIGH`` in some weight tensors (first half of the run)."""
     high = {n: r for n, r in _facts.ratio_medians(history).items() if r > T.RATIO_HIGH}
@@ -31,7 +32,7 @@ def update_ratio_too_high(history: History) -> list[Finding]:
                     f"lower the learning rate: try {_facts.suggest_lr(lr, worst)}")]
 
 
-@rule("update_ratio_too_low", "B4")
+@rule("update_ratio_too_low", "B4", needs=("update_ratio",), uses=_facts.BLOCKED_SIGNAL_USES)
 def update_ratio_too_low(history: History) -> list[Finding]:
     """Median update/weight ratio below ``RATIO_LOW`` in some weight tensors (first half of the run)."""
     low = {n: r for n, r in _facts.ratio_medians(history).items() if r < T.RATIO_LOW}
@@ -53,11 +54,11 @@ def update_ratio_too_low(history: History) -> list[Finding]:
 
 def _never_changed(history: History, name: str) -> str | None:
     """Why an optimizer parameter never changed: no gradient at all, or a gradient the optimizer ignored."""
-    _, ratios = v.series(history, f"ratio/{name}")
+    _, ratios = v.series(history, UpdateRatio, "ratio", name)
     good = v.finite(ratios)
     if not good or any(r > 0 for r in good):
         return None
-    _, grads = v.series(history, f"grad/{name}/norm")
+    _, grads = v.series(history, GradientNorm, "norm", name)
     if not grads:
         return "never receives a gradient (not used in the forward pass?)"
     if any(g > 0 for g in v.finite(grads)):
@@ -65,7 +66,7 @@ def _never_changed(history: History, name: str) -> str | None:
     return None  # a zero gradient: dead or vanishing upstream, reported by those rules
 
 
-@rule("frozen_parameters", "B4")
+@rule("frozen_parameters", "B4", needs=("update_ratio", "gradient_norm"))
 def frozen_parameters(history: History) -> list[Finding]:
     """Parameters that never change: requires_grad=False, missing from the optimizer, or never updated."""
     reasons: dict[str, list[str]] = {}
@@ -91,7 +92,7 @@ def frozen_parameters(history: History) -> list[Finding]:
                     {"parameters": frozen, "reasons": reasons, "share": count / total}, suggestion)]
 
 
-@rule("gradient_accumulation")
+@rule("gradient_accumulation", needs=("gradient_carry",), uses=("gradient_norm",))
 def gradient_accumulation(history: History) -> list[Finding]:
     """``.grad`` holds gradients of earlier steps: ``zero_grad`` is missing from a custom loop."""
     carry = _facts.carry(history)
@@ -100,7 +101,7 @@ def gradient_accumulation(history: History) -> list[Finding]:
     names = v.weight_names(history)
     growth = ""
     if names:
-        _, norms = v.series(history, f"grad/{names[0]}/norm")
+        _, norms = v.series(history, GradientNorm, "norm", names[0])
         good = v.finite(norms)
         if len(good) >= 2 and good[0] > 0:
             growth = f"; the gradient norm of {names[0]} went from {v.fmt(good[0])} to {v.fmt(good[-1])}"

@@ -9,6 +9,7 @@ from babysit.diagnose import thresholds as T
 from babysit.diagnose._registry import rule
 from babysit.findings import Finding
 from babysit.history import History
+from babysit.quantities import InputMoments, OutputRange
 
 
 @rule("regularization_dominates", "G8")
@@ -28,11 +29,11 @@ def regularization_dominates(history: History) -> list[Finding]:
                      "last_data_loss": last}, suggestion)]
 
 
-@rule("inputs_not_normalized")
+@rule("inputs_not_normalized", needs=("input_moments",))
 def inputs_not_normalized(history: History) -> list[Finding]:
     """The model's inputs are far from zero mean and unit scale."""
-    mean = v.median(v.series(history, "input/mean")[1])
-    std = v.median(v.series(history, "input/std")[1])
+    mean = v.median(v.series(history, InputMoments, "mean")[1])
+    std = v.median(v.series(history, InputMoments, "std")[1])
     if mean is None or std is None:
         return []
     low, high = T.INPUT_STD
@@ -43,11 +44,11 @@ def inputs_not_normalized(history: History) -> list[Finding]:
                     "standardise with the training split's mean and std (data.load(..., normalize='standardize'))")]
 
 
-@rule("softmax_before_loss")
+@rule("softmax_before_loss", needs=("output_range",))
 def softmax_before_loss(history: History) -> list[Finding]:
     """The model's outputs are already probabilities (>= 0, rows summing to 1) but the loss wants scores."""
-    lows = v.series(history, "output/min")[1]
-    _, errs = v.series(history, "output/rowsum_err")
+    lows = v.series(history, OutputRange, "min")[1]
+    _, errs = v.series(history, OutputRange, "rowsum_err")
     last = history.layers[-1] if history.layers else {}
     flags = [isinstance(lo, float) and isinstance(e, float) and lo >= 0 and e < T.PROBABILITY_TOL
              for lo, e in zip(lows, errs)]

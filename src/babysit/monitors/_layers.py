@@ -3,6 +3,11 @@
 Every leaf module (one without children) is watched: Linear, Conv, activations, norms, and the leaves of
 user modules. Pass-through leaves whose output says nothing new (Flatten, Identity, Dropout, pooling) are
 skipped, which also keeps the number of hooks, and so the cost of a sampled step, down.
+
+A leaf counts as *weighted* (the layers whose outputs the depth rules compare) when it is a Linear/Conv, or
+any other leaf with a >= 2-D ``weight`` Parameter that is not a norm or an embedding: the projections of
+library models (Hugging Face GPT-2's ``Conv1D``, quantised or LoRA linears) are weighted layers too.
+Embeddings get their own kind: a lookup table, not a layer whose output spread says anything about depth.
 """
 
 from __future__ import annotations
@@ -19,7 +24,14 @@ SATURATING: tuple[type[nn.Module], ...] = (nn.Tanh, nn.Sigmoid, nn.Hardtanh, nn.
 ACTIVATIONS: tuple[type[nn.Module], ...] = (
     *RELU_LIKE, *SATURATING, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.GELU, nn.SiLU, nn.Mish, nn.Softplus,
 )
-WEIGHTED: tuple[type[nn.Module], ...] = (nn.Linear, nn.Bilinear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+CONVS: tuple[type[nn.Module], ...] = (
+    nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
+)  # channels on dim 1 of the output; every other weighted layer has its features last
+WEIGHTED: tuple[type[nn.Module], ...] = (nn.Linear, nn.Bilinear, *CONVS)
+EMBEDDINGS: tuple[type[nn.Module], ...] = (nn.Embedding, nn.EmbeddingBag)
+# Hugging Face's Conv1D (GPT-2 and relatives) is a linear layer whose weight is stored transposed, (in, out):
+# its fan-in is shape[0], not the product of the other dims. Matched by class name: transformers is optional.
+TRANSPOSED_WEIGHT = ("Conv1D",)
 NORMS: tuple[type[nn.Module], ...] = (
     nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm,
     nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d,
@@ -38,7 +50,7 @@ class Watched:
 
     name: str
     module: nn.Module
-    kind: str  # weighted | activation | norm | softmax | other
+    kind: str  # weighted | activation | norm | embedding | softmax | other
     activation: str | None  # relu, tanh, sigmoid, ... for activation layers
 
     @property
@@ -58,8 +70,13 @@ def _kind(module: nn.Module) -> str:
         return "activation"
     if isinstance(module, NORMS):
         return "norm"
+    if isinstance(module, EMBEDDINGS):
+        return "embedding"
     if isinstance(module, (nn.Softmax, nn.LogSoftmax, nn.Softmin)):
         return "softmax"
+    weight = getattr(module, "weight", None)
+    if isinstance(weight, nn.Parameter) and weight.dim() >= 2 and "norm" not in type(module).__name__.lower():
+        return "weighted"  # a library's own projection (HF Conv1D, a quantised Linear, ...)
     return "other"
 
 
@@ -99,14 +116,17 @@ def layer_records(layers: list[Watched]) -> list[dict[str, Any]]:
 
 def parameter_records(model: nn.Module, optimized: set[int]) -> list[dict[str, Any]]:
     """Static facts of every parameter: shape, fan-in, whether it trains and whether the optimizer has it."""
+    transposed = {id(m.weight) for m in model.modules()
+                  if type(m).__name__ in TRANSPOSED_WEIGHT and isinstance(getattr(m, "weight", None), nn.Parameter)}
     records = []
     for name, p in model.named_parameters():
+        fan_in = (p.shape[0] if id(p) in transposed else p[0].numel()) if p.dim() > 1 else None
         records.append(
             {
                 "name": name,
                 "shape": list(p.shape),
                 "numel": p.numel(),
-                "fan_in": p[0].numel() if p.dim() > 1 else None,
+                "fan_in": fan_in,
                 "requires_grad": p.requires_grad,
                 "in_optimizer": id(p) in optimized,
             }

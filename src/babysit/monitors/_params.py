@@ -1,39 +1,42 @@
-"""Per-parameter statistics around ``optimizer.step()``: the weights before it, the update it took, the gradients.
+"""Around ``optimizer.step()`` on a sampled step: the weights before it, the update it took, the gradients.
 
-The weights are copied just before the step and compared just after, so the update/weight ratio (lecture
-B4) is the step the optimizer really took, right for Adam, momentum and weight decay alike. Gradients are
-read after the step: an optimizer given a closure (L-BFGS, Lightning) runs backward inside ``step()``, and
-``step()`` leaves ``.grad`` as it was. What backward delivered during the step to one bias (the last
-Linear/Conv layer's) is summed from the gradient of that layer's *output* (``dL/db = sum dL/dz``), which
-tells a gradient left over from an earlier step (``zero_grad`` missing) from this step's own. (A hook on
-the parameter itself would do too, but a parameter keeps a trace of every hook ever put on it and every
-later backward pays for it; the output is a new tensor each step.)
+The gradient and update quantities (:mod:`babysit.quantities.gradients`, :mod:`~babysit.quantities.updates`)
+get what they measure from here. The weights are copied just before the step only when an update quantity
+is recorded (``update_ratio``): the one copy of the model a sampled step makes. Gradients are read after
+the step: an optimizer given a closure (L-BFGS, Lightning) runs backward inside ``step()``, and ``step()``
+leaves ``.grad`` as it was. What backward delivered during the step to one bias (the last weighted layer's)
+is summed from the gradient of that layer's *output* (``dL/db = sum dL/dz``) when a gradient quantity
+``wants_incoming`` (``gradient_carry``): it tells a gradient left over from an earlier step (``zero_grad``
+missing) from this step's own. (A hook on the parameter itself would do too, but a parameter keeps a trace
+of every hook ever put on it and every later backward pays for it; the output is a new tensor each step.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
-from babysit.monitors import _stats
+from babysit.monitors._stats import Sample
+from babysit.quantities import GradientQuantity, Gradients, Update, UpdateQuantity
 
 
 class ParameterProbe:
-    """Armed for one sampled step: writes gradient, weight and update statistics into a Sample."""
+    """Armed for one sampled step: writes the gradient and update quantities' measurements into a Sample."""
 
-    def __init__(self, named: list[tuple[str, nn.Parameter]], watched: nn.Parameter | None, histograms: bool,
-                 sample: _stats.Sample, emit_histogram: Callable[[str, Tensor], None]) -> None:
-        self.named, self.watched, self.histograms = named, watched, histograms
-        self.sample, self.emit_histogram = sample, emit_histogram
+    def __init__(self, named: list[tuple[str, nn.Parameter]], watched: nn.Parameter | None,
+                 gradients: Sequence[GradientQuantity], updates: Sequence[UpdateQuantity], sample: Sample) -> None:
+        self.named, self.gradients, self.updates, self.sample = named, gradients, updates, sample
+        self.watched = watched if any(q.wants_incoming for q in gradients) else None
         self.incoming: dict[int, Tensor] = {}
         self.before: list[Tensor] | None = None
+        self.stepping = False
         self.handles: list[torch.utils.hooks.RemovableHandle] = []
 
     def arm(self, optimizer: torch.optim.Optimizer | None) -> None:
-        """Hook the optimizer's step (before: copy the weights; after: measure)."""
-        if optimizer is not None:
+        """Hook the optimizer's step (before: copy the weights if asked; after: measure), when there is work."""
+        if optimizer is not None and (self.gradients or self.updates):
             self.handles.append(optimizer.register_step_pre_hook(self._before_step))
             self.handles.append(optimizer.register_step_post_hook(self._after_step))
 
@@ -42,13 +45,16 @@ class ParameterProbe:
             handle.remove()
         self.handles.clear()
         self.incoming.clear()
-        self.before = None
+        self.before, self.stepping = None, False
 
     def watch_output(self, output: Tensor, channel_dim: int) -> None:
         """Sum what backward delivers to the watched bias, from the gradient of its layer's output."""
-        if self.watched is None or not output.requires_grad:
+        if self.watched is None or not output.requires_grad or output.dim() == 0:
             return
-        dims = [d for d in range(output.dim()) if d != channel_dim % output.dim()]
+        channel = channel_dim % output.dim()
+        if output.shape[channel] != self.watched.numel():  # not laid out as assumed: no carry, rather than a crash
+            return
+        dims = [d for d in range(output.dim()) if d != channel]
         key = id(self.watched)
 
         def collect(grad: Tensor) -> None:
@@ -65,18 +71,22 @@ class ParameterProbe:
 
     @torch.no_grad()
     def _before_step(self, optimizer: torch.optim.Optimizer, args: object, kwargs: object) -> None:
-        self.before = torch._foreach_mul([p.detach() for _, p in self.named], 1.0) if self.named else []
+        self.stepping = True
+        if self.updates:
+            self.before = torch._foreach_mul([p.detach() for _, p in self.named], 1.0) if self.named else []
 
     @torch.no_grad()
     def _after_step(self, optimizer: torch.optim.Optimizer, args: object, kwargs: object) -> None:
-        if self.before is None:
+        if not self.stepping:
             return
-        self._gradients()
-        if self.named:
+        self.stepping = False
+        if self.gradients:
+            self._gradients()
+        if self.before is not None:
             now = [p.detach() for _, p in self.named]
-            update = torch.stack(torch._foreach_norm(torch._foreach_sub(now, self.before)))
-            weight = torch.stack(torch._foreach_norm(self.before))
-            self.sample.updates([name for name, _ in self.named], update, weight)
+            update = Update([name for name, _ in self.named], self.before, now)
+            for q in self.updates:
+                self.sample.add(q, None, q.measure(update))
         self.before = None
 
     def _gradients(self) -> None:
@@ -85,12 +95,9 @@ class ParameterProbe:
             if p.grad is not None:
                 names.append(name)
                 grads.append(p.grad.detach())
-        if grads:
-            self.sample.gradients(names, grads, std=self.histograms)
         w = self.watched
-        if w is not None and w.grad is not None and id(w) in self.incoming:
-            self.sample.carry(w.grad.detach(), self.incoming[id(w)])
-        if self.histograms:
-            for name, g in zip(names, grads):
-                if g.dim() > 1:
-                    self.emit_histogram(f"grad/{name}", _stats.histogram_sample(g))
+        carry = (w.grad.detach(), self.incoming[id(w)]) if w is not None and w.grad is not None \
+            and id(w) in self.incoming else None
+        source = Gradients(names, grads, carry)
+        for q in self.gradients:
+            self.sample.add(q, None, q.measure(source))

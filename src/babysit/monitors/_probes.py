@@ -1,4 +1,4 @@
-"""Occasional probes off the hot path: evaluation determinism, and where a non-finite value first appears.
+"""Occasional probes off the hot path: two evaluation passes, and where a non-finite value first appears.
 
 Both run on the few examples the Monitor kept from its last sampled step, at most once per epoch or once
 on divergence, under ``torch.no_grad``.
@@ -10,32 +10,24 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from babysit.monitors._layers import Watched
 from babysit.monitors._stats import first_tensor
 
 
-def disagreement(a: Any, b: Any) -> Tensor | None:
-    """``max |a - b| / max |a|`` of two outputs of the same input (0 when evaluation is deterministic)."""
-    x, y = first_tensor(a), first_tensor(b)
-    if x is None or y is None or x.shape != y.shape:
-        return None
-    x, y = x.detach().float(), y.detach().float()
-    return (x - y).abs().amax() / x.abs().amax().clamp_min(1e-12)
-
-
 @torch.no_grad()
-def eval_mode_disagreement(model: nn.Module, inputs: tuple[Any, ...]) -> Tensor | None:
-    """Run ``model`` twice in evaluation mode on ``inputs``; how much the two outputs differ (on the device).
+def eval_mode_passes(model: nn.Module, inputs: tuple[Any, ...]) -> tuple[Any, Any]:
+    """Run ``model`` twice in evaluation mode on ``inputs`` and return both outputs (still on the device).
 
-    A model whose evaluation is deterministic gives exactly 0; dropout applied regardless of
-    ``model.eval()`` (``F.dropout(x, training=True)``, a custom stochastic layer) gives a large value.
+    A model whose evaluation is deterministic gives the same output twice; dropout applied regardless of
+    ``model.eval()`` (``F.dropout(x, training=True)``, a custom stochastic layer) does not
+    (``eval_disagreement`` measures by how much).
     """
     was_training = model.training
     model.eval()
     try:
-        return disagreement(model(*inputs), model(*inputs))
+        return model(*inputs), model(*inputs)
     finally:
         model.train(was_training)
 

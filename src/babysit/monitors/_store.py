@@ -4,7 +4,8 @@ Memory cap (documented in the Monitor): each series keeps at most ``max_points``
 is full every other point is dropped (the first point, the initialisation, always stays), so old data
 thins out and the cost stays ``O(max_points)`` per series however long the run. Histograms keep at most
 ``max_histograms`` snapshots per key, thinned the same way. Between readouts the pending values are at
-most one vector per sampled step of one epoch, plus ``HISTOGRAM_VALUES`` floats per histogram snapshot.
+most one vector per sampled step of one epoch (histogram snapshots included: ``HISTOGRAM_VALUES`` floats
+each).
 """
 
 from __future__ import annotations
@@ -12,16 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from babysit.history import History
-from babysit.monitors._stats import Sample, decode
-
-HISTOGRAM_BINS = 30
-# Activations with a known range get fixed edges, so snapshots of one layer line up bin by bin.
-FIXED_RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0), "hardtanh": (-1.0, 1.0), "softsign": (-1.0, 1.0)}
+from babysit.monitors._stats import Sample, Spec, decode
 
 
 @dataclass
@@ -29,7 +25,7 @@ class Row:
     """One sampled step: its packed device vector and the specs that decode it."""
 
     step: int
-    specs: list[tuple[str, Any, int, int]]
+    specs: list[Spec]
     scalars: int  # how many of the values are scalars (the rest are vector entries)
     values: Tensor
 
@@ -43,32 +39,28 @@ class Pending:
     """Values of sampled steps still on the device."""
 
     rows: list[Row] = field(default_factory=list)
-    histograms: list[tuple[int, str, str | None, Tensor]] = field(default_factory=list)  # (step, key, act, values)
 
     def __len__(self) -> int:
-        return len(self.rows) + len(self.histograms)
+        return len(self.rows)
 
 
 def read_out(pending: Pending, history: History, *, max_points: int, max_histograms: int) -> None:
     """Copy everything pending to the host in one transfer and append it to ``history`` (then clear)."""
-    if not len(pending):
+    if not pending.rows:
         return
-    vectors = [row.values for row in pending.rows] + [h[3] for h in pending.histograms]
-    flat = torch.cat([v.detach().reshape(-1).to(torch.float64) for v in vectors]).cpu().tolist()  # the one copy
+    vectors = [row.values.reshape(-1) for row in pending.rows]
+    flat = torch.cat(vectors).cpu().tolist()  # the one copy (every row is float64 already)
     offset = 0
     for row in pending.rows:
         n = row.values.numel()
         values = flat[offset : offset + n]
         offset += n
-        pairs = decode(row.specs, iter(values[: row.scalars]), iter(values[row.scalars :]))
-        for key, value in pairs:
-            _append(history.series, key, row.step, value, max_points)
-    for step, key, activation, values in pending.histograms:
-        n = values.numel()
-        _append_histogram(history, key, step, activation, np.asarray(flat[offset : offset + n]), max_histograms)
-        offset += n
+        for quantity, key, value in decode(row.specs, values[: row.scalars], values[row.scalars :]):
+            if quantity.store == "histograms":
+                _append_histogram(history, key, row.step, value, max_histograms)
+            else:
+                _append(history.series, key, row.step, value, max_points)
     pending.rows.clear()
-    pending.histograms.clear()
 
 
 def _append(series: dict[str, dict[str, list[float]]], key: str, step: int, value: float, cap: int) -> None:
@@ -80,24 +72,8 @@ def _append(series: dict[str, dict[str, list[float]]], key: str, step: int, valu
         column["value"][:] = column["value"][::2]
 
 
-def _append_histogram(
-    history: History, key: str, step: int, activation: str | None, values: np.ndarray, cap: int
-) -> None:
-    finite = values[np.isfinite(values)]
-    if activation in FIXED_RANGES:
-        low, high = FIXED_RANGES[activation]
-    elif finite.size:
-        low, high = float(finite.min()), float(finite.max())
-        if low == high:
-            low, high = low - 0.5, high + 0.5
-    else:
-        low, high = -1.0, 1.0
-    # fixed-width bins by index arithmetic: several times faster than np.histogram for 1024 values
-    width = (high - low) / HISTOGRAM_BINS
-    index = np.clip(((finite - low) / width).astype(np.int64), 0, HISTOGRAM_BINS - 1)
-    counts = np.bincount(index, minlength=HISTOGRAM_BINS)
-    edges = [low + i * width for i in range(HISTOGRAM_BINS)] + [high]
+def _append_histogram(history: History, key: str, step: int, snapshot: dict[str, Any], cap: int) -> None:
     snapshots = history.histograms.setdefault(key, [])
-    snapshots.append({"step": step, "edges": edges, "counts": counts.tolist()})
+    snapshots.append({"step": step, **snapshot})
     if len(snapshots) > cap:
         snapshots[:] = snapshots[::2]

@@ -1,15 +1,21 @@
 """``Monitor``: babysit every layer of a model in any training loop (lecture B4, B5).
 
 Every ``every``-th step (the first step included) is *sampled*: hooks are put on every watched layer, on
-backward and around ``optimizer.step()`` for that one step, and taken off again. A sampled step records
+backward and around ``optimizer.step()`` for that one step, and taken off again. What a sampled step records
+is a list of quantities (:mod:`babysit.quantities`; ``quantities=`` and ``skip=`` choose them, the default is
+all built-ins):
 
-- ``act/<layer>/mean|std`` for every watched leaf, ``act/<layer>/dead`` for ReLUs, ``act/<layer>/saturated``
-  for tanh/sigmoid (on the first ``sample_size`` examples of the batch only);
-- ``grad/<param>/norm``, ``weight/<param>/norm`` and ``ratio/<param>`` (update/weight, from the step the
-  optimizer actually took), ``grad/carry`` (gradient left over from earlier steps);
-- ``input/mean|std`` and ``output/min|max|rowsum_err`` (inputs normalised? outputs already probabilities?);
-- fixed-bin histograms of activations and weight gradients, and ``grad/<param>/std``, every
-  ``histograms_every``-th sampled step (the first included).
+- ``activation_moments`` (``act/<layer>/mean|std``) for every watched leaf, ``dead_fraction``
+  (``act/<layer>/dead``) for ReLUs, ``saturation`` (``act/<layer>/saturated``) for tanh/sigmoid (on the first
+  ``sample_size`` examples of the batch only);
+- ``gradient_norm`` (``grad/<param>/norm``), ``update_ratio`` (``ratio/<param>`` and ``weight/<param>/norm``:
+  update/weight, from the step the optimizer actually took), ``gradient_carry`` (``grad/carry``: gradient left
+  over from earlier steps);
+- ``input_moments`` (``input/mean|std``) and ``output_range`` (``output/min|max|rowsum_err``): inputs
+  normalised? outputs already probabilities?;
+- ``activation_histogram`` and ``gradient_histogram`` (fixed-bin histograms) and ``gradient_std``
+  (``grad/<param>/std``), every ``histograms_every``-th sampled step (the first included);
+- ``eval_disagreement`` (``eval/disagreement``, ``eval/disagreement_train_mode``): evaluation determinism.
 
 Nothing is read from the device during training: a sampled step's values are stacked into one vector
 that waits on the device until the epoch ends (``end_epoch`` / ``flush``), when everything pending is
@@ -31,12 +37,13 @@ Example:
     ...     opt.zero_grad(); loss.backward(); opt.step()
     ...     m.step(loss)
     >>> m.end_epoch(train_acc=0.5, val_acc=0.4)
-    >>> m.history.series["ratio/0.weight"]["step"]
+    >>> m.history.series_of("update_ratio", target="0.weight").steps
     [1, 3]
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -50,6 +57,7 @@ from babysit.monitors._layers import layer_records, parameter_records, stochasti
 from babysit.monitors._sampling import Sampler
 from babysit.monitors._stats import Sample
 from babysit.monitors._store import Pending, Row, read_out
+from babysit.quantities import EvaluationQuantity, Measurement, Passes, Quantity, QuantityLike, parse_key, resolve
 
 # Sample every 100th step by default. On the CPU digits MLP (a 0.4 ms step) a sampled step costs ~1 ms,
 # so every 100th keeps fit(monitor=True) within ~2% of fit(monitor=False) (bench/monitor_overhead.py);
@@ -76,12 +84,25 @@ class Monitor:
             (a root hook kept on through the first epoch and around the end of later ones; ``fit``, which
             always evaluates in evaluation mode, turns it off).
         history: record into this History (``fit`` passes its own) instead of a new one.
+        quantities: what to record: names (``"dead_fraction"``), :class:`babysit.quantities.Quantity` classes or
+            instances; None records ``babysit.quantities.DEFAULT`` (every built-in). A quantity of your own is
+            one class: ``quantities=[*DEFAULT, ActivationMax]``.
+        skip: names of quantities to leave out (``skip=["gradient_histogram"]``).
+
+    The names recorded are kept in ``history.sections["monitor"]["quantities"]`` (those that cannot be
+    measured are left out: layer quantities with ``activations=False``, histogram-step ones with
+    ``histograms_every=0``); a diagnosis rule that needs one that was not recorded is reported as skipped.
+
+    Raises:
+        ConfigError: a bad setting, or an unknown quantity name (the message lists the known ones).
     """
 
     def __init__(
         self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, *, every: int = DEFAULT_EVERY,
         sample_size: int = 32, histograms_every: int = 10, max_points: int = 1000, max_histograms: int = 20,
         activations: bool = True, watch_eval: bool = True, history: History | None = None,
+        quantities: QuantityLike | Iterable[QuantityLike] | None = None,
+        skip: QuantityLike | Iterable[QuantityLike] = (),
     ) -> None:
         for name, value, low in (("every", every, 1), ("sample_size", sample_size, 1), ("max_points", max_points, 2),
                                  ("max_histograms", max_histograms, 2), ("histograms_every", histograms_every, 0)):
@@ -93,23 +114,29 @@ class Monitor:
         self.every, self.sample_size, self.histograms_every = every, sample_size, histograms_every
         self.max_points, self.max_histograms = max_points, max_histograms
         self._history = history if history is not None else History()
+        self.quantities: list[Quantity] = _measurable(resolve(quantities, skip), activations=activations,
+                                                      histograms=histograms_every > 0)
+        self._evaluation = [q for q in self.quantities if isinstance(q, EvaluationQuantity)]
         self._layers = watched_layers(model) if activations else []
         self._sampler = Sampler(model, self._layers, [(n, p) for n, p in model.named_parameters() if p.requires_grad],
-                                sample_size=sample_size)
+                                sample_size=sample_size, quantities=self.quantities)
         self._pending = Pending()
-        self._steps_done = len(self._history.steps["step"])
+        self._steps_done = self._history.num_steps
         self._epoch_start = self._steps_done  # own loops: the step count when this epoch began
-        self._epoch_row = self._steps_done  # own loops: this epoch's first row in history.steps
         self._losses: list[Tensor] = []  # own loops: this epoch's per-step losses, still on the device
         self._lrs: list[float | None] = []
+        self._epoch_values: list[float] = []  # own loops: this epoch's losses read to the host
+        self._epoch_lrs: list[float | None] = []
+        self._epoch_added = 0  # of which already in the History (read before the epoch closed)
         self._last_epoch_steps: int | None = None  # own loops: the length of the last closed epoch
         self._eval_checked = False  # this epoch's evaluation passes were compared already
         self._eval_epochs = 0
         self._in_probe = False
-        self._watch_eval, self._eval_handle = watch_eval, None
+        self._watch_eval, self._eval_handle = watch_eval and bool(self._evaluation), None
         self._section = self._history.sections.setdefault("monitor", {})
-        self._section.update(every=every, sample_size=sample_size, activations=activations)
-        self._set_eval_watch(watch_eval)
+        self._section.update(every=every, sample_size=sample_size, activations=activations,
+                             quantities=[q.name for q in self.quantities])
+        self._set_eval_watch(self._watch_eval)
         if optimizer is not None:
             self.watch_optimizer(optimizer)
         else:
@@ -139,7 +166,8 @@ class Monitor:
         self.flush()
         history.sections.setdefault("monitor", {}).update(self._section)
         self._history, self._section = history, history.sections["monitor"]
-        self._steps_done = self._epoch_start = self._epoch_row = len(history.steps["step"])
+        self._steps_done = self._epoch_start = history.num_steps
+        self._epoch_values, self._epoch_lrs, self._epoch_added = [], [], 0
         self._sampler.disarm()
         self._arm_if_sampled()
 
@@ -195,16 +223,17 @@ class Monitor:
         self._eval_epochs += 1
         n = self._eval_epochs
         due = n & (n - 1) == 0 and (n.bit_length() - 1) % 2 == 0  # epochs 1, 4, 16, 64, ...
-        if due and self._sampler.probe_input is not None and not self._eval_checked:
-            value = _probes.eval_mode_disagreement(self.model, self._sampler.probe_input)
-            if value is not None:
-                self._add_row("eval/disagreement", value)
+        if due and self._evaluation and self._sampler.probe_input is not None and not self._eval_checked:
+            first, second = _probes.eval_mode_passes(self.model, self._sampler.probe_input)
+            passes = Passes(first, second, "eval")
+            for q in self._evaluation:
+                self._add_measurement(q, q.measure(passes))
         self._eval_checked = False
 
     def locate_nonfinite(self) -> str | None:
         """Name the first layer whose output is non-finite, store it in the History and return it."""
         self.flush()
-        layer = _first_nonfinite_in_series(self._history)
+        layer = _first_nonfinite_in_series(self._history, self.quantities)
         if layer is None and self._sampler.probe_input is not None:
             order = [w for _, w in self._sampler.order] or self._layers
             layer = _probes.first_nonfinite_layer(self.model, order, self._sampler.probe_input)
@@ -246,16 +275,17 @@ class Monitor:
         self._sampler.arm(self.optimizer, histograms=self.histograms_every > 0 and index % self.histograms_every == 0)
 
     def _finish_sample(self) -> None:
-        sample, histograms = self._sampler.finish()
-        step = self._steps_done + 1
+        sample = self._sampler.finish()
         if sample.specs:
-            self._pending.rows.append(Row.of(step, sample))
-        self._pending.histograms.extend((step, key, activation, values) for key, values, activation in histograms)
+            self._pending.rows.append(Row.of(self._steps_done + 1, sample))
 
-    def _add_row(self, key: str, value: Tensor) -> None:
+    def _add_measurement(self, quantity: Quantity, measured: Measurement | None) -> bool:
+        """Keep one model-wide measurement made outside a sampled step (at the current step)."""
         sample = Sample()
-        sample.scalar(key, value)
-        self._pending.rows.append(Row.of(max(self._steps_done, 1), sample))
+        sample.add(quantity, None, measured)
+        if sample.specs:
+            self._pending.rows.append(Row.of(max(self._steps_done, 1), sample))
+        return bool(sample.specs)
 
     # --- evaluation passes of your own loop ------------------------------------------------------------------------
     def _set_eval_watch(self, on: bool) -> None:
@@ -275,43 +305,58 @@ class Monitor:
             return
         self._in_probe = True
         try:
-            value = _probes.disagreement(out, module(*args))
+            passes = Passes(out, module(*args), "train")
         finally:
             self._in_probe = False
-        if value is not None:
+        recorded = [self._add_measurement(q, q.measure(passes)) for q in self._evaluation]
+        if any(recorded):
             self._eval_checked = True
-            self._add_row("eval/disagreement_train_mode", value)
             self._section["eval_dropout_layers"] = active
 
     # --- own loops: per-step losses ----------------------------------------------------------------------------
     def _read_losses(self, *, closing: bool) -> list[float]:
-        """Move this epoch's step losses to ``history.steps`` (one transfer); return all of the epoch's losses."""
-        steps = self._history.steps
+        """Read this epoch's step losses from the device (one transfer) and put them into the History: with
+        their fractional epochs when the epoch closes, else (someone reads the History mid-epoch) without.
+        Returns all of the epoch's losses."""
         if self._losses:
-            values = torch.stack([v.float().reshape(()) for v in self._losses]).cpu().tolist()
-            first = len(steps["step"])
-            steps["step"].extend(range(first + 1, first + len(values) + 1))
-            steps["loss"].extend(values)
-            steps["lr"].extend(self._lrs)
-            steps["epoch"].extend([None] * len(values))
+            self._epoch_values += torch.stack([v.float().reshape(()) for v in self._losses]).cpu().tolist()
+            self._epoch_lrs += self._lrs
             self._losses, self._lrs = [], []
-        epoch_losses = steps["loss"][self._epoch_row :]
+        values, lrs = self._epoch_values, self._epoch_lrs
+        start, count = self._epoch_added, len(values)
+        first = self._history.num_steps + 1
         if closing:
-            done, count = len(self._history.epochs), len(epoch_losses)
-            for i in range(count):
-                steps["epoch"][self._epoch_row + i] = done + (i + 1) / count
-            self._epoch_row = len(steps["step"])
-        return epoch_losses
+            done = len(self._history.epochs)
+            epochs = [done + (i + 1) / count for i in range(start, count)]
+        else:
+            epochs = [None] * (count - start)
+        self._history.add_steps(list(range(first, first + count - start)), epochs, values[start:], lrs[start:])
+        self._epoch_added = count
+        if closing:
+            self._epoch_values, self._epoch_lrs, self._epoch_added = [], [], 0
+        return values
 
 
-def _first_nonfinite_in_series(history: History) -> str | None:
+def _measurable(quantities: list[Quantity], *, activations: bool, histograms: bool) -> list[Quantity]:
+    """The quantities this Monitor can measure: layer hooks are off without ``activations`` (no layer outputs,
+    model input or output, nor the incoming gradient of a layer), histogram steps never come without
+    ``histograms``."""
+    hooked = ("activations", "inputs", "outputs")
+    return [q for q in quantities
+            if (activations or (q.needs not in hooked and not getattr(q, "wants_incoming", False)))
+            and (histograms or not q.histogram_steps_only)]
+
+
+def _first_nonfinite_in_series(history: History, quantities: Iterable[Quantity]) -> str | None:
     """The first layer (forward order) with a non-finite activation statistic at the earliest such step."""
     best: tuple[int, int, str] | None = None
     order = {layer["name"]: layer["depth"] for layer in history.layers}
+    layer_quantities = [q for q in quantities if q.scope == "layer" and q.store == "series"]
     for key, column in history.series.items():
-        if not key.startswith("act/"):
+        parsed = parse_key(key, among=layer_quantities)
+        if parsed is None or parsed[2] is None:
             continue
-        name = key.split("/")[1]
+        name = parsed[2]
         for step, value in zip(column["step"], column["value"]):
             if value != value or abs(value) == float("inf"):
                 candidate = (step, order.get(name, 10**6), name)

@@ -1,8 +1,8 @@
 """What the figures show, computed from a History: plain arrays and small records, no drawing.
 
 Kept apart from ``figures.py`` (optuna's visualization split): every function here is pure and cheap, so
-the drawing code only decides how things look. Series keys follow ``babysit.history``'s scheme
-(``act/<layer>/<stat>``, ``grad/<param>/<stat>``, ``ratio/<param>``); names may contain ``/``.
+the drawing code only decides how things look. The Monitor's series are read by quantity
+(:mod:`babysit.quantities`: ``"update_ratio"``, ``"activation_moments"``, ...), never by spelling a key.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from babysit.history import History
+from babysit.quantities import QuantityLike, get
 
 MAX_POINTS = 1500  # per drawn line; longer series keep each bucket's min and max (spikes stay visible)
 
@@ -72,21 +73,15 @@ def _extrapolate(s: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
 
 
 # --- per-layer series ------------------------------------------------------------------------------------------
-def series_by_name(history: History, prefix: str, stat: str | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{name: (steps, values)}`` of the series ``<prefix>/<name>[/<stat>]``, in recording order."""
+def series_by_name(history: History, quantity: QuantityLike,
+                   stat: str | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{layer or parameter: (steps, values)}`` of one stat of a per-layer or per-parameter quantity (default:
+    its primary stat), in recording order; series without a finite value are left out."""
+    q = get(quantity)
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    head = prefix + "/"
-    for key, s in history.series.items():
-        if not key.startswith(head):
-            continue
-        rest = key[len(head):]
-        if stat is not None:
-            name, sep, last = rest.rpartition("/")
-            if not sep or last != stat:
-                continue
-        else:
-            name = rest
-        steps, values = column(s.get("step", [])), column(s.get("value", []))
+    for name in history.targets(q, stat):
+        s = history.series_of(q, stat, name)
+        steps, values = column(s.steps), column(s.values)
         n = min(len(steps), len(values))
         if n and has_values(values[:n]):
             out[name] = (steps[:n], values[:n])
@@ -131,10 +126,12 @@ class DepthProfile:
     end_step: float
 
 
-def depth_profile(history: History, prefix: str, stat: str = "std") -> DepthProfile | None:
-    """``<prefix>/<name>/<stat>`` of every layer at the start and at the end of the run, in depth order."""
-    found = series_by_name(history, prefix, stat)
-    keep = prefer_weights(list(found)) if prefix == "grad" else prefer_activations(history, list(found))
+def depth_profile(history: History, quantity: QuantityLike, stat: str = "std") -> DepthProfile | None:
+    """One stat of a per-layer or per-parameter quantity for every layer at the start and at the end of the
+    run, in depth order."""
+    q = get(quantity)
+    found = series_by_name(history, q, stat)
+    keep = prefer_weights(list(found)) if q.scope == "parameter" else prefer_activations(history, list(found))
     names = depth_order(history, keep)
     if not names:
         return None
@@ -169,18 +166,16 @@ class Snapshot:
         return self.counts / (total * np.where(widths > 0, widths, 1.0)) if total > 0 else self.counts * 0.0
 
 
-def first_and_last(history: History, prefix: str) -> dict[str, tuple[Snapshot, Snapshot]]:
-    """``{name: (first, last)}`` histogram snapshots of ``<prefix>/<name>``, in depth order."""
+def first_and_last(history: History, quantity: QuantityLike) -> dict[str, tuple[Snapshot, Snapshot]]:
+    """``{name: (first, last)}`` snapshots of a histogram quantity, in depth order."""
+    q = get(quantity)
     out: dict[str, tuple[Snapshot, Snapshot]] = {}
-    head = prefix + "/"
-    for key, snaps in history.histograms.items():
-        if not key.startswith(head):
-            continue
-        good = [_snapshot(s) for s in snaps]
+    for name in history.targets(q):
+        good = [_snapshot(s) for s in history.snapshots_of(q, name)]
         good = [s for s in good if s is not None]
         if good:
-            out[key[len(head):]] = (good[0], good[-1])
-    keep = prefer_weights(list(out)) if prefix == "grad" else prefer_activations(history, list(out))
+            out[name] = (good[0], good[-1])
+    keep = prefer_weights(list(out)) if q.scope == "parameter" else prefer_activations(history, list(out))
     return {n: out[n] for n in depth_order(history, keep)}
 
 

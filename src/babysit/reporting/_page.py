@@ -76,6 +76,7 @@ def build_page(history: History, folder: Path | None) -> dict[str, Any]:
         "tiles": summary_tiles(history) or search_tiles(search),
         "facts": summary_facts(history),
         "findings": gather_findings(history),
+        "skipped_rules": skipped_rules(history),
         "gradcheck": [_gradcheck(r) for r in _as_list(history.sections.get("gradcheck"))],
         "sanity": _sanity(history.sections.get("sanity")),
         "figures": figure_specs(history, folder, search),
@@ -253,6 +254,20 @@ def gather_findings(history: History) -> list[dict[str, Any]]:
             seen.add((card["code"], card["message"]))
             cards.append(card)
     return sorted(cards, key=lambda c: SEVERITY_ORDER.get(c["severity"], 3))
+
+
+def skipped_rules(history: History) -> list[dict[str, Any]]:
+    """The diagnosis rules that cannot judge this run, each with the quantities it needs that were not recorded
+    (``fit(monitor={"skip": [...]})``, ``monitor=False``); nothing for a history without training."""
+    if not history.epochs:
+        return []
+    from babysit.diagnose import skipped_rules as skipped
+
+    try:
+        return [{"code": code, "needs": needs} for code, needs in skipped(history).items()]
+    except Exception as exc:  # a note must not cost the report
+        log.warning("report: the skipped rules could not be listed: %s: %s", type(exc).__name__, exc)
+        return []
 
 
 def _card(raw: Any, source: str) -> dict[str, Any] | None:
@@ -455,23 +470,24 @@ MAX_TRIAL_HISTORIES = 40  # trial folders read for the loss overlay (each read c
 
 
 def with_loss_curves(search: Mapping[str, Any], folder: Path | None) -> Mapping[str, Any]:
-    """The search with each trial's per-epoch training loss, read from the ``history.json`` in the trial's
-    ``run_dir`` (relative to the search folder) when the trial does not carry ``train_loss`` itself."""
+    """The search with each trial's per-epoch training loss, read from the history in the trial's ``run_dir``
+    (relative to the search folder) when the trial does not carry ``train_loss`` itself."""
     raw = search.get("trials") or []
     if folder is None or not raw or all(not isinstance(t, Mapping) or t.get("train_loss") for t in raw):
         return search
-    from babysit._io import read_json
+    from babysit.errors import BabysitError
+    from babysit.history import History, holds_history
 
     trials, read = [], 0
     for t in raw:
         if isinstance(t, Mapping) and not t.get("train_loss") and t.get("run_dir") and read < MAX_TRIAL_HISTORIES:
-            path = Path(folder) / str(t["run_dir"]) / "history.json"  # an absolute run_dir stays absolute
-            if path.is_file():
+            path = Path(folder) / str(t["run_dir"])  # an absolute run_dir stays absolute
+            if holds_history(path):
                 read += 1
                 try:
-                    epochs = read_json(path).get("epochs", [])
+                    epochs = History.load(path).epochs
                     t = {**t, "train_loss": [e.get("train_loss") for e in epochs]}
-                except (OSError, ValueError) as exc:
+                except (OSError, ValueError, BabysitError) as exc:
                     log.debug("report: no curve from %s: %s", path, exc)
         trials.append(t)
     return {**search, "trials": trials}

@@ -28,6 +28,15 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from babysit.history import History
+from babysit.quantities import (
+    ActivationHistogram,
+    ActivationMoments,
+    DeadFraction,
+    GradientHistogram,
+    GradientStd,
+    Quantity,
+    UpdateRatio,
+)
 from babysit.reporting import _compute as C
 from babysit.reporting import _style as S
 
@@ -222,7 +231,7 @@ def _annotate_gap(ax: Any, ex: np.ndarray, train: np.ndarray, val: np.ndarray) -
 def update_ratios(history: History) -> Figure | None:
     """norm(update) / norm(W) per parameter tensor over epochs on a log axis, with the healthy band around
     1e-3 (lecture B4). Biases are left out when there are many parameters."""
-    found = C.series_by_name(history, "ratio")
+    found = C.series_by_name(history, UpdateRatio, "ratio")
     names = list(found) if len(found) <= 10 else C.prefer_weights(list(found))[:10]
     if not names:
         return None
@@ -249,16 +258,17 @@ def update_ratios(history: History) -> Figure | None:
 # --- B5: distributions and their spread through depth ---------------------------------------------------------
 def activation_histograms(history: History) -> Figure | None:
     """Each layer's activation distribution at the start and at the end of training (lecture B5)."""
-    return _histograms(history, "act", "activation")
+    return _histograms(history, ActivationHistogram, "activation")
 
 
 def gradient_histograms(history: History) -> Figure | None:
     """Each layer's gradient distribution at the start and at the end of training (lecture B5)."""
-    return _histograms(history, "grad", "gradient")
+    return _histograms(history, GradientHistogram, "gradient")
 
 
-def _histograms(history: History, prefix: str, what: str) -> Figure | None:
-    found = C.first_and_last(history, prefix)
+def _histograms(history: History, quantity: type[Quantity], what: str) -> Figure | None:
+    found = C.first_and_last(history, quantity)
+    dead_units = C.series_by_name(history, DeadFraction, "dead") if quantity.scope == "layer" else {}
     names = _spread(list(found), MAX_PANELS)
     if not names:
         return None
@@ -276,7 +286,7 @@ def _histograms(history: History, prefix: str, what: str) -> Figure | None:
                       label=f"end (step {last.step:g})" if last.step > first.step else f"step {last.step:g}")
             ax.set_xlim(*C.mass_range([first, last]))
             ax.set_title(S.plain(name), fontsize=9.5)
-            dead = C.series_by_name(history, prefix, "dead").get(name) if prefix == "act" else None
+            dead = dead_units.get(name)
             if dead is not None:
                 ax.annotate(f"dead units: {100 * dead[1][-1]:.0f}%", (0.98, 0.72), xycoords="axes fraction",
                             ha="right", fontsize=7.5, color=S.INK)
@@ -299,8 +309,8 @@ def _spread(names: list[str], k: int) -> list[str]:
 def std_by_depth(history: History) -> Figure | None:
     """The standard deviation of activations and gradients against depth, at the start and at the end
     (lecture B5: it should stay similar from layer to layer, not shrink or grow)."""
-    panels = [(prof, title) for prefix, title in (("act", "activations"), ("grad", "gradients"))
-              if (prof := C.depth_profile(history, prefix)) is not None]
+    panels = [(prof, title) for quantity, title in ((ActivationMoments, "activations"), (GradientStd, "gradients"))
+              if (prof := C.depth_profile(history, quantity, "std")) is not None]
     if not panels:
         return None
     with S.style():
