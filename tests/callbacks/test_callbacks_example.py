@@ -15,4 +15,4 @@ def test_the_callbacks_example_runs(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     # the user's numbers and the EMA's are in the epoch records; the run folder holds them
     assert "grad norm" in result.stdout and "EMA val acc" in result.stdout
-    assert (tmp_path / "run" / "history.json").is_file()
+    assert (tmp_path / "run" / "history.jsonl").is_file()

@@ -58,8 +58,8 @@ def test_second_run_never_overwrites_the_first(tmp_path: Path) -> None:
     assert runner.invoke(app, ["train", str(config), "--no-progress"]).exit_code == 0
     assert runner.invoke(app, ["train", str(config), "--no-progress"]).exit_code == 0
     # the first run is kept; the second goes to <name>-2
-    assert (tmp_path / "runs" / "spiral" / "history.json").is_file()
-    assert (tmp_path / "runs" / "spiral-2" / "history.json").is_file()
+    assert (tmp_path / "runs" / "spiral" / "history.jsonl").is_file()
+    assert (tmp_path / "runs" / "spiral-2" / "history.jsonl").is_file()
 
 
 def test_set_overrides_reach_the_run(tmp_path: Path) -> None:

@@ -123,7 +123,7 @@ def test_config_trials_continue_through_their_folders_and_the_states_are_cleared
         assert (tmp_path / t.run_dir / "checkpoints" / "best.pt").is_file()
     # states are dropped once nobody will continue them; the trial folders stay
     assert not list(tmp_path.glob(f"trials/*/{STATE_FILE}"))
-    assert len(list(tmp_path.glob("trials/*/history.json"))) == len(result.trials)
+    assert len(list(tmp_path.glob("trials/*/history.jsonl"))) == len(result.trials)
 
 
 def test_worker_processes_continue_trials_that_other_workers_ran(tmp_path: Path) -> None:

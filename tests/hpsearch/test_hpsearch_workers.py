@@ -139,7 +139,7 @@ def test_trial_folders_hold_the_validation_accuracy_in_their_name(tmp_path: Path
     assert names == sorted(f"{t.number:04d}_val{t.value:.4f}" for t in result.trials)
     for t in result.trials:
         run = folder / t.run_dir
-        assert (run / "history.json").is_file() and (run / "checkpoints" / "best.pt").is_file()
+        assert (run / "history.jsonl").is_file() and (run / "checkpoints" / "best.pt").is_file()
         assert (run / "config.toml").is_file()
         # saved once at the end, not every epoch: the best weights only, and they are the best epoch's
         assert not (run / "checkpoints" / "last.pt").exists()

@@ -55,7 +55,7 @@ def test_report_command_writes_and_prints_the_path(tmp_path: Path, monkeypatch: 
 def test_report_command_on_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
     result = runner.invoke(app, ["report", str(tmp_path / "missing")])
     # bad input: exit 2 with a message naming the folder
-    assert result.exit_code == 2 and "no history.json" in result.output
+    assert result.exit_code == 2 and "no history.jsonl" in result.output
 
 
 def test_help_lists_report() -> None:

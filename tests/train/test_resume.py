@@ -169,17 +169,17 @@ def test_interrupt_saves_and_resume_continues(tmp_path, sig) -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_while_saving_keeps_checkpoint_and_history_together(digits, tmp_path, monkeypatch, sig) -> None:
-    # the signal lands after epoch 1's checkpoint is written but before its history is: the race CI once hit
-    real_save = History.save
+    # the signal lands while epoch 1 is being committed (run log, then checkpoint): the race CI once hit
+    real_commit = History.commit
     sent = []
 
-    def save_then_signal(self):
+    def commit_then_signal(self, run_dir=None):
         if not sent and self.status == "running":
             sent.append(sig)
             os.kill(os.getpid(), sig)
-        real_save(self)
+        return real_commit(self, run_dir)
 
-    monkeypatch.setattr(History, "save", save_then_signal)
+    monkeypatch.setattr(History, "commit", commit_then_signal)
     with pytest.raises(KeyboardInterrupt):
         babysit.fit(_model(digits), digits, epochs=3, run_dir=tmp_path, **SETTINGS)
     saved = History.load(tmp_path)

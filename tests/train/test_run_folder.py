@@ -43,7 +43,7 @@ def test_files_are_atomic_and_leave_no_temporary_behind(digits, tmp_path: Path) 
     # files get the umask's permissions, not mkstemp's 0600: teammates can read a shared run folder
     mask = os.umask(0)
     os.umask(mask)
-    for path in (tmp_path / "history.json", tmp_path / "checkpoints" / "last.pt"):
+    for path in (tmp_path / "history.jsonl", tmp_path / "checkpoints" / "last.pt"):
         assert path.stat().st_mode & 0o777 == 0o666 & ~mask
 
 
@@ -61,7 +61,7 @@ def test_a_folder_being_written_is_locked(digits, tmp_path: Path) -> None:
         # a second writer is told who holds the folder, and writes nothing
         with pytest.raises(CheckpointError, match=r"being written by pid \d+"):
             babysit.fit(_mlp(digits), digits, epochs=1, run_dir=tmp_path)
-        assert not (tmp_path / "history.json").exists()
+        assert not (tmp_path / "history.jsonl").exists()
         cfg = config_from_dict({"name": tmp_path.name, "runs_dir": str(tmp_path.parent)})
         with pytest.raises(CheckpointError, match="still going"):
             choose_run_dir(cfg, resume=False, overwrite=True)

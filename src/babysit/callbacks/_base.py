@@ -107,5 +107,7 @@ class Callback:
 
 
 def overrides(callback: Callback, hook: str) -> bool:
-    """Whether ``callback`` does something at ``hook`` (the loop skips the others on the hot path)."""
-    return getattr(type(callback), hook, None) is not getattr(Callback, hook)
+    """Whether ``callback`` does something at ``hook`` (the loop skips the others on the hot path): a subclass
+    method, or one set on the instance (a callback that needs the hook only with some settings)."""
+    method = getattr(callback, hook, None)
+    return getattr(method, "__func__", method) is not getattr(Callback, hook)

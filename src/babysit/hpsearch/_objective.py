@@ -211,7 +211,7 @@ class ConfigObjective:
             history.meta["search"] = {"trial": trial.number, "stage": trial.stage, "params": dict(params)}
             history.save(trial.run_dir)
             keep_best.save(trial.run_dir)
-            (trial.run_dir / "config.toml").write_text(tomli_w.dumps(cfg.model_dump(exclude_none=True)))
+            (trial.run_dir / "config.toml").write_text(tomli_w.dumps(cfg.saved_dict()))  # secrets as ***
         best = history.best_val_acc
         return 0.0 if best is None else best
 
@@ -234,7 +234,7 @@ class BestWeights(Callback):
     """A ``fit`` callback that keeps a copy of the weights of the best validation epoch so far.
 
     A trial is trained without a run folder (no checkpoint and history written every epoch: a third of a
-    short trial's time) and saves once at its end: ``history.json`` and the best weights as
+    short trial's time) and saves once at its end: ``history.jsonl`` and the best weights as
     ``checkpoints/best.pt``, which is what the report, ``load_weights`` and ensembles read. A trial is never
     resumed (a trial that was running when its worker died is run again), so nothing more is needed.
     """
@@ -251,7 +251,7 @@ class BestWeights(Callback):
         best = history.best_epoch
         if best is not None and best["epoch"] == record["epoch"]:
             self.weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            self.epoch, self.num_steps = best["epoch"], len(history.steps["step"])
+            self.epoch, self.num_steps = best["epoch"], history.num_steps
 
     def payload(self) -> dict[str, Any] | None:
         """The best weights and when they were reached (kept for a trial that continues this one)."""

@@ -72,7 +72,7 @@ class BabysitCallback(pl.Callback):
 
     Args:
         every: sample every ``every``-th optimizer step (see :class:`babysit.Monitor`).
-        run_dir: also save ``history.json`` (with the findings) there at the end.
+        run_dir: also save ``history.jsonl`` (with the findings) there at the end.
         train_acc_key, val_acc_key, val_loss_key: the names your module logs these under.
         **monitor_settings: further :class:`babysit.Monitor` settings (``sample_size``, ``max_points``, ...).
 

@@ -23,7 +23,7 @@ How the Trainer's events drive the Monitor:
 - ``on_epoch_end`` comes *before* the Trainer's evaluation at the epoch's end, so the epoch is closed by
   the ``on_evaluate`` that follows (with ``eval_loss`` as ``val_loss``), else by the next ``on_epoch_begin``
   or by ``on_train_end``. An epoch's validation numbers are those of the last evaluation during it.
-- ``on_train_end``: diagnosis, findings logged to ``logging.getLogger("babysit")``, ``history.json`` saved.
+- ``on_train_end``: diagnosis, findings logged to ``logging.getLogger("babysit")``, ``history.jsonl`` saved.
 
 A model whose forward returns no loss (a ``compute_loss_func`` or label smoothing takes the labels away)
 gets no per-step losses; its epochs then take ``train_loss`` from the losses the Trainer logged.
@@ -87,7 +87,7 @@ class BabysitTrainerCallback(transformers.TrainerCallback):
 
     Args:
         every: sample every ``every``-th optimizer step (see :class:`babysit.Monitor`).
-        run_dir: also save ``history.json`` (with the findings) there at the end.
+        run_dir: also save ``history.jsonl`` (with the findings) there at the end.
         val_loss_key, val_acc_key: the evaluation metrics read as ``val_loss`` / ``val_acc`` (``eval_accuracy``
             is what a ``compute_metrics`` returning ``{"accuracy": ...}`` gives).
         train_acc_key: a key of the Trainer's logs read as ``train_acc`` (None: not recorded).

@@ -1,6 +1,6 @@
 """The report: the lecture's plots and the findings of a run on one self-contained HTML page.
 
-``report(run_dir)`` reads the run folder (``history.json``, ``config.toml``, ``checkpoints/last.pt``) and
+``report(run_dir)`` reads the run folder (``history.jsonl``, ``config.toml``, ``checkpoints/last.pt``) and
 writes ``report.html`` beside them. During training, ``LiveReport`` (an epoch callback of ``fit``)
 refreshes the page within a small time budget, and ``TensorBoardLogger`` writes the same numbers as
 TensorBoard event files. Compute is kept apart from drawing: ``figures`` holds one pure function per
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from babysit._io import read_json
-from babysit.history import HISTORY_FILE, History
+from babysit.history import History, holds_history
 from babysit.reporting.live import LiveReport
 from babysit.reporting.tensorboard import TensorBoardLogger
 
@@ -29,7 +29,7 @@ __all__ = ["REPORT_FILE", "SEARCH_FILE", "LiveReport", "TensorBoardLogger", "fig
            "write_report"]
 
 REPORT_FILE = "report.html"
-SEARCH_FILE = "search.json"  # a search folder without history.json: its record alone makes the report
+SEARCH_FILE = "search.json"  # a search folder without a history: its record alone makes the report
 # matplotlib and jinja2 load on first use, so `import babysit` stays quick
 _LAZY = {"figures": ("babysit.reporting.figures", None), "render_html": ("babysit.reporting.html", "render_html"),
          "write_report": ("babysit.reporting.html", "write_report")}
@@ -47,18 +47,18 @@ def report(run_dir: str | Path) -> Path:
     """Write ``report.html`` into a run folder and return its path.
 
     Args:
-        run_dir: a run folder written by ``fit`` / ``babysit train`` (it holds ``history.json``), or a search
+        run_dir: a run folder written by ``fit`` / ``babysit train`` (it holds ``history.jsonl``), or a search
             folder holding ``search.json`` (the dict described in ``babysit.reporting._page``).
 
     Returns:
         The path of the report, ``<run_dir>/report.html``.
 
     Raises:
-        CheckpointError: the folder holds neither ``history.json`` nor ``search.json``.
+        CheckpointError: the folder holds neither a history nor ``search.json``.
     """
     folder = Path(run_dir)
     search_file = folder / SEARCH_FILE
-    if not (folder / HISTORY_FILE).is_file() and search_file.is_file():
+    if not holds_history(folder) and search_file.is_file():
         history = History(status="completed", run_dir=folder)
     else:
         history = History.load(folder)  # a clear CheckpointError when the folder is not a run

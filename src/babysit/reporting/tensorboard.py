@@ -81,7 +81,7 @@ class TensorBoardLogger(Callback):
                 lines = [f"**{f['severity']}** `{f['code']}`: {f['message']}" + (f" (try: {f['suggestion']})"
                          if f.get("suggestion") else "") for f in run.history.findings]
                 writer.add_text("babysit/findings", "\n\n".join(lines) or "no findings: nothing looks wrong",
-                                len(run.history.steps["step"]))
+                                run.history.num_steps)
                 writer.add_text("babysit/status", f"{status}" + (f": {run.history.stop_reason}"
                                                                  if run.history.stop_reason else ""), 0)
         finally:
@@ -97,12 +97,14 @@ class TensorBoardLogger(Callback):
                 if _finite(record.get(key)):
                     writer.add_scalar(f"epoch/{key}", record[key], record["epoch"])
         self._epochs = len(history.epochs)
-        steps = history.steps
-        for i in range(self._steps, len(steps.get("step", []))):
+        steps = history.steps  # by step number: its points may merge as a long run goes on
+        for i, step in enumerate(steps.get("step", [])):
+            if step <= self._steps:
+                continue
             for key in ("loss", "lr"):
                 if i < len(steps.get(key, [])) and _finite(steps[key][i]):
-                    writer.add_scalar(f"step/{key}", steps[key][i], int(steps["step"][i]))
-        self._steps = len(steps.get("step", []))
+                    writer.add_scalar(f"step/{key}", steps[key][i], int(step))
+        self._steps = max(self._steps, *steps.get("step", [0]))
         for key, series in history.series.items():
             pairs = list(zip(series.get("step", []), series.get("value", [])))
             for step, value in pairs[self._series.get(key, 0):]:

@@ -21,35 +21,67 @@ from babysit.errors import DataError
 
 
 class TensorBatches:
-    """Shuffled mini-batches of an ``(X, y)`` pair that already sits on the training device."""
+    """Shuffled mini-batches of an ``(X, y)`` pair that already sits on the training device.
+
+    ``epoch_state`` is the shuffling generator's state when the current epoch drew its order: with it and a
+    batch position, :meth:`resume_at` draws the same order again and continues from that batch.
+    """
+
+    exact_resume = True  # the order of an epoch can be drawn again from its saved generator state
 
     def __init__(self, X: Tensor, y: Tensor, batch_size: int, generator: torch.Generator) -> None:
         self.X, self.y, self.batch_size, self.generator = X, y, batch_size, generator
         self.num_examples = len(X)
+        self.epoch_state: Tensor | None = None
+        self._skip = 0
 
     def __len__(self) -> int:
         return math.ceil(self.num_examples / self.batch_size)
 
+    def resume_at(self, position: int, epoch_state: Tensor) -> None:
+        """Make the next epoch the one that drew its order at ``epoch_state``, starting at batch ``position``."""
+        self.generator.set_state(epoch_state)
+        self._skip = position
+
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        self.epoch_state = self.generator.get_state()
         order = torch.randperm(self.num_examples, generator=self.generator).to(self.X.device)
-        for start in range(0, self.num_examples, self.batch_size):
+        skip, self._skip = self._skip, 0
+        for start in range(skip * self.batch_size, self.num_examples, self.batch_size):
             idx = order[start : start + self.batch_size]
             yield self.X[idx], self.y[idx]
 
 
 class LoaderBatches:
-    """Mini-batches from a DataLoader, moved to the device as they come."""
+    """Mini-batches from a DataLoader, moved to the device as they come.
 
-    def __init__(self, loader: DataLoader, device: torch.device) -> None:
-        self.loader, self.device = loader, device
+    With babysit's own loader (a Dataset was given) the shuffling generator is babysit's, so an epoch can be
+    drawn again from its saved state and resumed at a batch (the skipped batches are loaded and dropped). A
+    DataLoader of your own shuffles with its own randomness: a resumed epoch skips as many batches of a
+    fresh order.
+    """
+
+    def __init__(self, loader: DataLoader, device: torch.device, generator: torch.Generator | None = None) -> None:
+        self.loader, self.device, self.generator = loader, device, generator
         self.num_examples = len(loader.dataset)  # type: ignore[arg-type]
+        self.exact_resume = generator is not None
+        self.epoch_state: Tensor | None = None
+        self._skip = 0
 
     def __len__(self) -> int:
         return len(self.loader)
 
+    def resume_at(self, position: int, epoch_state: Tensor | None) -> None:
+        if self.generator is not None and epoch_state is not None:
+            self.generator.set_state(epoch_state)
+        self._skip = position
+
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        for X, y in self.loader:
-            yield X.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        self.epoch_state = None if self.generator is None else self.generator.get_state()
+        skip, self._skip = self._skip, 0
+        for i, (X, y) in enumerate(self.loader):
+            if i >= skip:
+                yield X.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
 
 def as_tensor_pair(data: Any, split: str) -> tuple[Tensor, Tensor] | None:
@@ -81,7 +113,7 @@ def make_batches(
         if len(data) == 0:  # type: ignore[arg-type]
             raise DataError("train data is an empty Dataset; give at least one example.")
         loader = DataLoader(data, batch_size=batch_size, shuffle=True, generator=generator)
-        return LoaderBatches(loader, device)
+        return LoaderBatches(loader, device, generator)
     raise DataError(
         f"cannot train on {type(data).__name__}: pass an (X, y) pair of tensors or arrays, "
         "a torch Dataset of (x, y) pairs, a DataLoader, or a babysit.data.DataBundle."

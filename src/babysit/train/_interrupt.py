@@ -61,10 +61,16 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 @contextmanager
 def interrupts_deferred() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM until the block ends, then raise the interrupt.
+    """Hold Ctrl-C and SIGTERM until the block ends, then deliver them to the handlers they would have met.
 
     Saving an epoch writes the checkpoint, then the history, then notes what is saved; an interrupt in between
     would leave a checkpoint one epoch ahead of the history the clean-up writes. Main thread only.
+
+    The handlers in place are kept: a signal that is ignored (``SIG_IGN``: a run started in the background) stays
+    ignored and is not held, and one that arrives during the block goes, afterwards, to the handler that was
+    installed (a caller's own, Python's KeyboardInterrupt, :func:`sigterm_as_interrupt`'s). No signal is
+    dropped: each is delivered again once the handlers are back, in the order received, also when the block
+    raised (the interrupt then comes with that error as its context).
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -74,9 +80,10 @@ def interrupts_deferred() -> Iterator[None]:
     def hold(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
 
-    # a handler installed outside Python reads as None and cannot be put back: leave that signal alone
+    # a handler installed outside Python reads as None and cannot be put back: leave that signal alone; an ignored
+    # one stays ignored
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    previous = {sig: handler for sig, handler in previous.items() if handler is not None}
+    previous = {sig: h for sig, h in previous.items() if h is not None and h != signal.SIG_IGN}
     for sig in previous:
         signal.signal(sig, hold)
     try:
@@ -84,8 +91,17 @@ def interrupts_deferred() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if received:
-        previous_handler = previous.get(received[0])
-        if previous_handler is _raise_interrupt:  # inside sigterm_as_interrupt: remembered like any interrupt
-            _raise_interrupt(received[0], None)
-        _raise(received[0])
+        _deliver(received)
+
+
+def _deliver(signals: list[int]) -> None:
+    """Raise each held signal again, now that its own handler is back; the first exception a handler raised is
+    raised after every signal has been delivered."""
+    first: BaseException | None = None
+    for signum in signals:
+        try:
+            signal.raise_signal(signum)
+        except BaseException as exc:  # KeyboardInterrupt, TrainingInterrupted, a caller's handler's own error
+            first = first or exc
+    if first is not None:
+        raise first

@@ -12,9 +12,10 @@ import tomli_w
 from torch import nn
 
 from babysit import data, losses, models
+from babysit._runlog import LOG_FILE
 from babysit.config import RunConfig
 from babysit.errors import CheckpointError, ConfigError
-from babysit.history import HISTORY_FILE, History
+from babysit.history import HISTORY_FILE, History, holds_history
 from babysit.optim import AnnealMomentum
 from babysit.train._lock import is_locked
 from babysit.train.loop import fit
@@ -64,7 +65,7 @@ def choose_run_dir(cfg: RunConfig, *, resume: bool, overwrite: bool) -> Path:
     exclusively), and with ``overwrite`` the earlier run's files removed first (unless it is still running)."""
     folder = cfg.run_dir
     if resume:
-        if not (folder / HISTORY_FILE).is_file():
+        if not holds_history(folder):
             raise ConfigError(f"--resume: no run to resume in {str(folder)!r}; start it without --resume first.")
         return folder
     if overwrite and folder.exists():
@@ -84,7 +85,7 @@ def choose_run_dir(cfg: RunConfig, *, resume: bool, overwrite: bool) -> Path:
 def _claim(folder: Path) -> bool:
     """Take ``folder`` for a new run: True when it held no run (no history, no checkpoints; other files do not
     count) and this process created its ``config.toml``."""
-    if (folder / HISTORY_FILE).exists() or (folder / "checkpoints").exists():
+    if holds_history(folder) or (folder / "checkpoints").exists():
         return False
     folder.mkdir(parents=True, exist_ok=True)
     try:
@@ -98,7 +99,7 @@ def _claim(folder: Path) -> bool:
 def remove_run(folder: Path) -> None:
     """Remove what a run wrote into ``folder`` (history, checkpoints, report, event files, config, lock); files
     a user put there are kept."""
-    for name in (HISTORY_FILE, CONFIG_FILE, "report.html", ".lock"):
+    for name in (LOG_FILE, HISTORY_FILE, CONFIG_FILE, "report.html", ".lock"):
         (folder / name).unlink(missing_ok=True)
     for name in ("checkpoints", "tensorboard"):
         if (folder / name).is_dir():

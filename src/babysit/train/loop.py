@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from babysit import losses, optim, schedules
+from babysit._runlog import RunLog
 from babysit.callbacks import Callback, Diagnose, ProgressBar, StopTraining
 from babysit.errors import ConfigError
 from babysit.history import History
@@ -36,6 +37,7 @@ from babysit.train._inputs import check_labels, check_settings, schedule_spec, s
 from babysit.train._interrupt import raise_if_interrupted, sigterm_as_interrupt
 from babysit.train._meta import run_meta
 from babysit.train._step import Step
+from babysit.train._tally import DRAIN_EVERY, EpochTally
 from babysit.train.checkpoint import TrainingState, checkpoint_path, read_checkpoint, restore_checkpoint
 from babysit.train.options import FitOptions
 from babysit.train.run import Run, load_callback_states, ordered
@@ -124,6 +126,7 @@ def fit(
     # --- the run: its history (or the one it resumes) and its callbacks ------------------------------------
     folder = None if run_dir is None else Path(run_dir)
     run = Run(model, opt, sched, History(run_dir=folder), dev, epochs, folder, len(batches), compiled=opts.compile,
+              batches=batches,
               state=TrainingState(model, opt, sched, generator, step.scaler),
               evaluator=None if val is None else functools.partial(_evaluate, val, data_loss, dev))
     run.history.meta = run_meta(
@@ -133,7 +136,7 @@ def fit(
         clip_grad_norm=opts.clip_grad_norm, accumulate=opts.accumulate,
         steps_per_epoch=len(batches), num_train=batches.num_examples, **dict(opts.meta or {}),
     )
-    saved_states = _restore(resume, run)
+    saved_states, resumed = _restore(resume, run, batches)
     run.callbacks = _callbacks(callbacks, monitor, folder, opts, resume=resume is True)
 
     # --- the loop, and its one close path ------------------------------------------------------------------
@@ -143,7 +146,7 @@ def fit(
             run.call("on_fit_start")
             load_callback_states(run.callbacks, saved_states)
             status = _train(run, step, batches, per_batch_schedule=sched if per_batch and not _is_plateau(sched)
-                            else None, per_batch=per_batch)
+                            else None, per_batch=per_batch, resumed=resumed)
         except StopTraining as stop:
             status, run.history.stop_reason = "stopped", stop.reason
         except BaseException as exc:  # every callback closes, then it is raised again
@@ -153,12 +156,18 @@ def fit(
 
 
 def _train(run: Run, step: Step, batches: TensorBatches | LoaderBatches, *, per_batch_schedule: Any,
-           per_batch: bool) -> str:
-    """The epochs, from the first one not yet done; returns ``completed`` or ``diverged``."""
+           per_batch: bool, resumed: EpochTally | None) -> str:
+    """The epochs, from the first one not yet done (a checkpoint from inside an epoch continues that epoch at
+    its step); returns ``completed`` or ``diverged``."""
     step_hooks = run.hooked("on_step_end")
     for epoch in range(len(run.history.epochs) + 1, run.epochs + 1):
         run.epoch = epoch
-        run.call("on_epoch_start")
+        if resumed is not None and resumed.epoch == epoch:
+            run.tally = resumed
+        else:
+            lr = run.optimizer.param_groups[0]["lr"]
+            run.tally = EpochTally(epoch, run.history.num_steps, run.steps_per_epoch, lr)
+            run.call("on_epoch_start")
         started = time.perf_counter()
         record, stop = _train_epoch(run, step, batches, step_hooks, per_batch_schedule)
         if record is None:  # diverged: stop, keep the last good checkpoint
@@ -171,6 +180,7 @@ def _train(run: Run, step: Step, batches: TensorBatches | LoaderBatches, *, per_
                 stop = stop or exc
         record["seconds"] = time.perf_counter() - started
         run.history.epochs.append(record)
+        run.tally = None
         _step_schedules(run.scheduler, per_batch, record)
         run.call("on_epoch_end", record)
         if stop is not None:
@@ -181,25 +191,14 @@ def _train(run: Run, step: Step, batches: TensorBatches | LoaderBatches, *, per_
 def _train_epoch(run: Run, step: Step, batches: TensorBatches | LoaderBatches, hooks: list[Callback],
                  per_batch_schedule: Any) -> tuple[dict[str, Any] | None, StopTraining | None]:
     """Train one epoch; return its record (None when the loss became non-finite) and a stop a step asked for."""
-    opt, history = run.optimizer, run.history
+    opt, tally = run.optimizer, run.tally
     run.model.train()
-    lr = opt.param_groups[0]["lr"]
-    data_losses: list[Tensor] = []
-    reg_losses: list[Tensor] = []
-    corrects: list[Tensor] = []
-    lrs: list[float] = []
-    count, first_step = 0, len(history.steps["step"])
-    diverged, stop = False, None
+    stop = None
     for X, y in batches:
         raise_if_interrupted()  # a Ctrl-C that a finalizer swallowed still stops the run
         loss, reg_loss, scores = step(X, y)
         loss = loss.detach()
-        data_losses.append(loss)
-        if reg_loss is not None:
-            reg_losses.append(reg_loss.detach())
-        corrects.append((scores.detach().argmax(dim=1) == y).sum())
-        lrs.append(opt.param_groups[0]["lr"])
-        count += y.shape[0]
+        tally.add(loss, reg_loss, (scores.detach().argmax(dim=1) == y).sum(), opt.param_groups[0]["lr"], y.shape[0])
         run.step += 1
         if per_batch_schedule is not None:
             per_batch_schedule.step()
@@ -209,46 +208,15 @@ def _train_epoch(run: Run, step: Step, batches: TensorBatches | LoaderBatches, h
         except StopTraining as exc:
             stop = exc
             break
-        if len(data_losses) % CHECK_EVERY == 0 and not torch.isfinite(loss):
-            diverged = True
-            break
-    return _close_epoch(run, data_losses, reg_losses, corrects, lrs, count, first_step, lr, diverged), stop
-
-
-def _close_epoch(run: Run, data_losses: list[Tensor], reg_losses: list[Tensor], corrects: list[Tensor],
-                 lrs: list[float], count: int, first_step: int, lr: float, diverged: bool) -> dict[str, Any] | None:
-    """Read the epoch's numbers from the device once; record the steps; the epoch's record or None (diverged)."""
-    history, epoch = run.history, run.epoch
-    step_data = torch.stack(data_losses).float()
-    step_reg = torch.stack(reg_losses).float() if reg_losses else torch.zeros_like(step_data)
-    step_total = (step_data + step_reg).cpu()
-    finite = torch.isfinite(step_total)
-    n = len(step_total) if bool(finite.all()) and not diverged else int((~finite).nonzero()[0]) + 1
-    steps = history.steps
-    steps["step"].extend(range(first_step + 1, first_step + n + 1))
-    steps["epoch"].extend((epoch - 1) + (i + 1) / run.steps_per_epoch for i in range(n))
-    steps["loss"].extend(step_total[:n].tolist())
-    steps["lr"].extend(lrs[:n])
-    if n < len(step_total) or diverged or not bool(finite.all()):
-        history.stop_reason = (
-            f"the loss became {step_total[n - 1].item()} at step {first_step + n} (epoch {epoch}) with learning "
-            f"rate {lrs[n - 1]:.3g}; training stopped and the last good checkpoint was kept"
-        )
-        log.warning("training stopped: %s", history.stop_reason)
-        return None
-    data_mean, reg_mean = float(step_data.mean()), float(step_reg.mean())
-    return {
-        "epoch": epoch,
-        "train_loss": data_mean + reg_mean,
-        "data_loss": data_mean,
-        "reg_loss": reg_mean,
-        "train_acc": int(torch.stack(corrects).sum()) / count,
-        "val_loss": None,
-        "val_acc": None,
-        "lr": lr,
-        "momentum": run.optimizer.param_groups[0].get("momentum"),
-        "steps": n,
-    }
+        if tally.diverged:  # a mid-epoch checkpoint read a non-finite loss
+            return None, stop
+        if tally.steps % CHECK_EVERY == 0 and not torch.isfinite(loss):
+            break  # the drain below finds the step and stops the run
+        if tally.pending >= DRAIN_EVERY and not tally.drain(run.history):
+            return None, stop
+    if not tally.drain(run.history):
+        return None, stop
+    return tally.record(opt.param_groups[0].get("momentum")), stop
 
 
 def _close(run: Run, status: str, failure: BaseException | None) -> None:
@@ -275,7 +243,8 @@ def _callbacks(user: Sequence[Any], monitor: Any, folder: Path | None, opts: Fit
     if monitor is not False and monitor is not None:
         own.append(MonitorCallback(monitor))
     if folder is not None:
-        own.append(RunFolder(folder, resume=resume))
+        own.append(RunFolder(folder, resume=resume, every_steps=opts.checkpoint_every_steps,
+                             every_minutes=opts.checkpoint_every_minutes))
     if ProgressBar.wanted(opts.progress):
         own.append(ProgressBar())
     return ordered([*own, *(c if isinstance(c, Callback) or not callable(c) else _EpochFunction(c) for c in user)])
@@ -296,10 +265,12 @@ class _EpochFunction(Callback):
             raise StopTraining(f"stopped by {self.name} after epoch {record['epoch']}")
 
 
-def _restore(resume: bool | History, run: Run) -> dict[str, Any] | None:
-    """Restore the run ``resume`` names into ``run`` (training state and history); the callbacks' saved states."""
+def _restore(resume: bool | History, run: Run, batches: TensorBatches | LoaderBatches,
+             ) -> tuple[dict[str, Any] | None, EpochTally | None]:
+    """Restore the run ``resume`` names into ``run`` (training state and history): the callbacks' saved states,
+    and the epoch in progress when the checkpoint was taken inside one (the batches continue at its step)."""
     if resume is False:
-        return None
+        return None, None
     if isinstance(resume, History):
         if resume.checkpoint is None:
             raise ConfigError("resume=history needs a History that holds a checkpoint (fit with the KeepFinalState "
@@ -309,13 +280,22 @@ def _restore(resume: bool | History, run: Run) -> dict[str, Any] | None:
         history.meta = run.history.meta
     else:
         payload = read_checkpoint(checkpoint_path(run.run_dir, "last"))  # type: ignore[arg-type]
-        history = History.load(run.run_dir)  # type: ignore[arg-type]
-        log.info("resuming %s after epoch %d", run.run_dir, payload["epoch"])
+        offset = payload.get("log_offset")
+        if offset is not None:  # the log may run ahead of the checkpoint (a crash between the two): cut it back
+            dropped = RunLog(run.run_dir).cut_back(offset, epochs=payload["epoch"], num_steps=payload["num_steps"])
+            if dropped:
+                log.info("run log cut back by %d bytes written after the last checkpoint", dropped)
+        history = History.load(run.run_dir, upto=offset)  # type: ignore[arg-type]
+        log.info("resuming %s after epoch %d, step %d", run.run_dir, payload["epoch"], payload["num_steps"])
     restore_checkpoint(payload, run.state)  # type: ignore[arg-type]
     history.truncate(payload["epoch"], payload["num_steps"])
     history.status, history.stop_reason, history.findings = "running", None, []
-    run.history, run.step = history, len(history.steps["step"])
-    return payload.get("callbacks")
+    run.history, run.step = history, history.num_steps
+    tally = None
+    if payload.get("tally"):  # taken inside an epoch: continue it at the step after the checkpoint
+        tally = EpochTally.from_state(payload["tally"], run.steps_per_epoch)
+        batches.resume_at(tally.steps, payload.get("epoch_order"))
+    return payload.get("callbacks"), tally
 
 
 def _evaluate(val: Any, data_loss: losses.LossFn, device: torch.device, module: nn.Module) -> tuple[float, float]:

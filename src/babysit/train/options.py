@@ -28,6 +28,9 @@ class FitOptions:
         clip_grad_norm: clip the gradients' total norm to this before every update (None: no clipping).
         accumulate: run each batch as this many micro-batches, accumulating their gradients into one update
             (the same update as the whole batch, in less memory).
+        checkpoint_every_steps: with a run folder, also checkpoint every this many steps (inside epochs; a resume
+            continues at the next step, bit-identical on the CPU), besides every epoch's end.
+        checkpoint_every_minutes: likewise, when this many minutes passed since the last checkpoint.
         compile: run the forward pass through ``torch.compile`` (the monitor then skips its layer hooks).
         progress: show a progress bar; None shows it when stderr is a terminal.
         meta: facts stored in ``history.meta`` beside fit's own, e.g. ``{"config": ..., "data": ...}``.
@@ -36,6 +39,8 @@ class FitOptions:
     precision: str = "fp32"
     clip_grad_norm: float | None = None
     accumulate: int = 1
+    checkpoint_every_steps: int | None = None
+    checkpoint_every_minutes: float | None = None
     compile: bool = False
     progress: bool | None = None
     meta: Mapping[str, Any] | None = None
@@ -50,6 +55,12 @@ class FitOptions:
         if isinstance(self.accumulate, bool) or not isinstance(self.accumulate, int) or self.accumulate < 1:
             raise ConfigError(f"accumulate must be an integer >= 1 (micro-batches per batch), got "
                               f"accumulate={self.accumulate!r}.")
+        steps = self.checkpoint_every_steps
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+            raise ConfigError(f"checkpoint_every_steps must be an integer >= 1 (or None), got {steps!r}.")
+        minutes = self.checkpoint_every_minutes
+        if minutes is not None and not (isinstance(minutes, (int, float)) and minutes > 0):
+            raise ConfigError(f"checkpoint_every_minutes must be a number > 0 (or None), got {minutes!r}.")
         if not isinstance(self.compile, bool):
             raise ConfigError(f"compile must be True or False, got compile={self.compile!r}.")
 

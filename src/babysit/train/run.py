@@ -20,6 +20,7 @@ from torch import nn
 from babysit.callbacks._base import Callback, StopTraining, overrides
 from babysit.errors import ConfigError
 from babysit.history import History
+from babysit.train._tally import EpochTally
 from babysit.train.checkpoint import TrainingState, checkpoint_payload
 
 log = logging.getLogger("babysit")
@@ -58,6 +59,8 @@ class Run:
     epoch: int = 0
     step: int = 0
     callbacks: list[Callback] = field(default_factory=list)
+    tally: EpochTally | None = field(default=None, repr=False)  # the epoch in progress
+    batches: Any = field(default=None, repr=False)
     state: TrainingState | None = field(default=None, repr=False)
     evaluator: Callable[[nn.Module], tuple[float, float]] | None = field(default=None, repr=False)
 
@@ -69,13 +72,17 @@ class Run:
         """``(loss, accuracy)`` of ``module`` (default: the model) on the validation data, or None without it."""
         return None if self.evaluator is None else self.evaluator(self.model if module is None else module)
 
-    def checkpoint(self) -> dict[str, Any]:
-        """The training state after the last finished epoch, with every callback's state (shares live tensors:
-        save it or copy it before training goes on)."""
+    def checkpoint(self, **extra: Any) -> dict[str, Any]:
+        """The training state now, with every callback's state (shares live tensors: save it or copy it before
+        training goes on). Inside an epoch it also holds the epoch's sums so far and the batch order's state,
+        so a resume continues at the next step (the pending step values are read first)."""
         if self.state is None:
             raise ConfigError("this Run has no training state to checkpoint.")
-        return checkpoint_payload(self.state, epoch=len(self.history.epochs), num_steps=len(self.history.steps["step"]),
-                                  callbacks=callback_states(self.callbacks))
+        if self.tally is not None:  # inside an epoch
+            self.tally.drain(self.history)
+            extra = {"tally": self.tally.state(), "epoch_order": getattr(self.batches, "epoch_state", None), **extra}
+        return checkpoint_payload(self.state, epoch=len(self.history.epochs), num_steps=self.history.num_steps,
+                                  callbacks=callback_states(self.callbacks), **extra)
 
     # --- calling the callbacks --------------------------------------------------------------------------------
     def call(self, hook: str, *args: Any) -> None:

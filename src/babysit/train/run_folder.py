@@ -1,5 +1,10 @@
-"""``RunFolder``: a run's folder on disk: the checkpoint and the history after every epoch, the best
-epoch's weights, and a history that always ends where the last checkpoint does.
+"""``RunFolder``: a run's folder on disk: its run log and checkpoint after every epoch (and every N steps or
+M minutes when asked), the best epoch's weights, and a log that always agrees with the last checkpoint.
+
+A save is one commit: the run log gets what is new and a commit record (fsynced), then the checkpoint is
+written (atomically) with the byte offset that commit ends at. A crash between the two leaves a log that
+runs ahead of the checkpoint; resuming cuts it back to the offset. A checkpoint inside an epoch also holds
+the epoch's sums so far and the batch order's state, so a resume continues at the next step exactly.
 
 ``fit(run_dir=...)`` adds it. A Ctrl-C or SIGTERM is held while an epoch is being saved, so the checkpoint
 and the history change together; after an interrupt the saved history is cut back to the last checkpoint,
@@ -11,9 +16,11 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from babysit._runlog import LOG_FILE
 from babysit.callbacks._base import Callback
 from babysit.errors import CheckpointError
 from babysit.history import HISTORY_FILE
@@ -22,30 +29,42 @@ from babysit.train._lock import RunLock
 from babysit.train.checkpoint import checkpoint_path, copy_checkpoint, save_checkpoint
 from babysit.train.run import Run
 
+if TYPE_CHECKING:
+    from torch import Tensor
+
 log = logging.getLogger("babysit")
 
 __all__ = ["KeepFinalState", "RunFolder"]
 
 
 class RunFolder(Callback):
-    """Save ``checkpoints/last.pt``, ``checkpoints/best.pt`` (highest validation accuracy) and ``history.json``.
+    """Save ``history.jsonl``, ``checkpoints/last.pt`` and ``checkpoints/best.pt`` (highest validation accuracy).
 
     Args:
         folder: the run folder (created when missing).
         resume: whether the run continues the one saved in the folder (else the folder must hold no run).
+        every_steps: also checkpoint every this many steps (inside epochs), besides every epoch's end.
+        every_minutes: also checkpoint when this many minutes passed since the last checkpoint.
     """
 
     order = 100  # last: the checkpoint holds every change the other callbacks made to the epoch
 
-    def __init__(self, folder: str | Path, *, resume: bool = False) -> None:
+    def __init__(self, folder: str | Path, *, resume: bool = False, every_steps: int | None = None,
+                 every_minutes: float | None = None) -> None:
         self.folder = Path(folder)
         self.resume = resume
+        self.every_steps = every_steps
+        self.every_seconds = None if every_minutes is None else 60.0 * every_minutes
         self.saved = (0, 0)  # (epochs, steps) that the last checkpoint holds
         self.lock = RunLock(self.folder)
+        self._last_save = time.monotonic()
+        if every_steps is not None or every_minutes is not None:  # else no per-step call at all
+            self.on_step_end = self._save_if_due  # type: ignore[method-assign]
 
     def on_fit_start(self, run: Run) -> None:
         self.lock.acquire()
-        earlier = [p for p in (self.folder / HISTORY_FILE, checkpoint_path(self.folder, "last")) if p.exists()]
+        earlier = [p for p in (self.folder / LOG_FILE, self.folder / HISTORY_FILE, checkpoint_path(self.folder, "last"))
+                   if p.exists()]
         if earlier and not self.resume:
             self.lock.release()
             raise CheckpointError(
@@ -53,18 +72,34 @@ class RunFolder(Callback):
                 "resume=True (CLI: --resume), give this run another run_dir, or remove that run first "
                 "(CLI: --overwrite)."
             )
+        for stale in [*self.folder.glob(".*.tmp"), *self.folder.glob("checkpoints/.*.tmp")]:
+            stale.unlink(missing_ok=True)  # a write cut off by a crash; this run holds the lock, nobody else writes
         run.history.run_dir = self.folder
-        self.saved = (len(run.history.epochs), len(run.history.steps["step"]))
+        self.saved = (len(run.history.epochs), run.history.num_steps)
+        self._last_save = time.monotonic()
+
+    def _save_if_due(self, run: Run, loss: Tensor) -> None:
+        due_steps = self.every_steps is not None and run.step % self.every_steps == 0
+        if due_steps or (self.every_seconds is not None and time.monotonic() - self._last_save >= self.every_seconds):
+            self.save(run)
 
     def on_epoch_end(self, run: Run, record: dict[str, Any]) -> None:
-        with interrupts_deferred():  # checkpoint, history and `saved` change together
+        self.save(run, epoch_end=record)
+
+    def save(self, run: Run, epoch_end: dict[str, Any] | None = None) -> None:
+        """Commit the run log, then the checkpoint that names the commit (and best.pt at a best epoch's end)."""
+        with interrupts_deferred():  # the log, the checkpoint and `saved` change together
+            payload = run.checkpoint()  # inside an epoch this reads the steps so far into the History first
+            if run.tally is not None and run.tally.diverged:
+                return  # nothing after the last good checkpoint is worth continuing
+            payload["log_offset"] = run.history.commit(self.folder)
             last = checkpoint_path(self.folder, "last")
-            save_checkpoint(last, run.checkpoint())
+            save_checkpoint(last, payload)
             best = run.history.best_epoch
-            if best is not None and best["epoch"] == record["epoch"]:
+            if epoch_end is not None and best is not None and best["epoch"] == epoch_end["epoch"]:
                 copy_checkpoint(last, checkpoint_path(self.folder, "best"))
-            run.history.save()
-            self.saved = (len(run.history.epochs), len(run.history.steps["step"]))
+            self.saved = (len(run.history.epochs), run.history.num_steps)
+            self._last_save = time.monotonic()
 
     def on_exception(self, run: Run, exc: BaseException) -> None:
         if isinstance(exc, KeyboardInterrupt):  # the saved history ends where the checkpoint does
