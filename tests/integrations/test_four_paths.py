@@ -7,12 +7,13 @@ every 3rd step. So the four runs are the same run: the test checks that first (s
 numbers against a plain loop without any Monitor), then that each path's findings hold the setup's codes.
 
 - ``lr_too_high``: SGD at lr 2.0 (the healthy range here is ~0.05-0.5). The loss jumps from 3.3 to ~40
-  within 20 steps, the ReLUs die and the run sits at chance: update_ratio_too_high, loss_diverged.
-- ``dead_relus``: the first hidden layer's biases start at -10, so its ReLUs never fire: dead_units.
+  within 20 steps, the ReLUs die and the run sits at chance: update_ratio_too_high, loss_diverged,
+  dead_units, no_learning.
+- ``dead_relus``: the first hidden layer's biases start at -10, so its ReLUs never fire: dead_units, and so
+  vanishing_activations and no_learning.
 
-(The Trainer path lacks two further codes the other three give, no_learning and, for dead ReLUs,
-vanishing_activations; the cause is in the Monitor's sampling of keyword-only forwards with dict outputs,
-see ``test_keyword_forward_is_sampled_like_a_positional_one``.)
+Every path must give exactly these codes: the Trainer's keyword forward (``model(**batch)``, a dict out) and
+Lightning's ``training_step`` (the module's own forward never runs) are sampled like ``fit``'s ``model(x)``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from babysit import Monitor, data, models
 
 EVERY, EPOCHS, BATCH = 3, 3, 64
 SETUPS = {"lr_too_high": {"lr": 2.0, "dead_bias": None}, "dead_relus": {"lr": 0.05, "dead_bias": -10.0}}
-EXPECTED = {"lr_too_high": {"update_ratio_too_high", "loss_diverged"}, "dead_relus": {"dead_units"}}
+EXPECTED = {"lr_too_high": {"update_ratio_too_high", "loss_diverged", "dead_units", "no_learning"},
+            "dead_relus": {"dead_units", "vanishing_activations", "no_learning"}}
 
 
 @functools.cache
@@ -187,7 +189,7 @@ def test_every_path_gives_the_same_diagnosis(setup: str, path: str, tmp_path) ->
 
     # the same diagnosis
     codes = {f["code"] for f in findings}
-    assert EXPECTED[setup] <= codes, f"{path} found {sorted(codes)} for {setup}"
+    assert codes == EXPECTED[setup], f"{path} found {sorted(codes)} for {setup}"
     if setup == "dead_relus":  # naming the layer whose biases were pushed down
         dead = next(f for f in findings if f["code"] == "dead_units")
         assert dead["evidence"]["layers"][("net." if wrapped else "") + "act1"] > 0.8

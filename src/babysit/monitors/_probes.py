@@ -7,17 +7,38 @@ on divergence, under ``torch.no_grad``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from babysit.monitors._layers import Watched
 from babysit.monitors._stats import first_tensor
 
 
+class ProbeInput(NamedTuple):
+    """The first few examples of a sampled batch, positional and keyword, to run the model on again."""
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+    @classmethod
+    def of(cls, args: tuple[Any, ...], kwargs: dict[str, Any], k: int) -> ProbeInput:
+        def first(v: Any) -> Any:
+            return v.detach()[:k].clone() if isinstance(v, Tensor) and v.dim() > 0 else v
+
+        return cls(tuple(first(a) for a in args), {name: first(v) for name, v in kwargs.items()})
+
+    def __call__(self, model: nn.Module) -> Any:
+        return model(*self.args, **self.kwargs)
+
+    @property
+    def tensors(self) -> list[Tensor]:
+        return [v for v in (*self.args, *self.kwargs.values()) if isinstance(v, Tensor)]
+
+
 @torch.no_grad()
-def eval_mode_passes(model: nn.Module, inputs: tuple[Any, ...]) -> tuple[Any, Any]:
+def eval_mode_passes(model: nn.Module, inputs: ProbeInput) -> tuple[Any, Any]:
     """Run ``model`` twice in evaluation mode on ``inputs`` and return both outputs (still on the device).
 
     A model whose evaluation is deterministic gives the same output twice; dropout applied regardless of
@@ -27,19 +48,18 @@ def eval_mode_passes(model: nn.Module, inputs: tuple[Any, ...]) -> tuple[Any, An
     was_training = model.training
     model.eval()
     try:
-        return model(*inputs), model(*inputs)
+        return inputs(model), inputs(model)
     finally:
         model.train(was_training)
 
 
 @torch.no_grad()
-def first_nonfinite_layer(model: nn.Module, layers: Sequence[Watched], inputs: tuple[Any, ...]) -> str | None:
+def first_nonfinite_layer(model: nn.Module, layers: Sequence[Watched], inputs: ProbeInput) -> str | None:
     """Forward ``inputs`` and name the first watched layer (in call order) whose output is not finite.
 
     Returns ``"<input>"`` when the input itself is not finite, None when every output is finite.
     """
-    first = first_tensor(inputs)
-    if first is not None and first.is_floating_point() and not bool(torch.isfinite(first).all()):
+    if any(t.is_floating_point() and not bool(torch.isfinite(t).all()) for t in inputs.tensors):
         return "<input>"
     bad: list[str] = []
 
@@ -55,7 +75,7 @@ def first_nonfinite_layer(model: nn.Module, layers: Sequence[Watched], inputs: t
     was_training = model.training
     model.eval()
     try:
-        out = first_tensor(model(*inputs))
+        out = first_tensor(inputs(model))
     finally:
         model.train(was_training)
         for handle in handles:

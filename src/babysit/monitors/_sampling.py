@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from babysit.monitors._layers import CONVS, Watched
 from babysit.monitors._params import ParameterProbe
+from babysit.monitors._probes import ProbeInput
 from babysit.monitors._stats import Sample, first_tensor
 from babysit.quantities import (
     EvaluationQuantity,
@@ -84,7 +85,7 @@ class Sampler:
         self.watched: tuple[Watched, nn.Parameter, int] | None = None  # (layer, its bias, channel dim): zero_grad check
         self.order: list[tuple[str, Watched]] = []  # forward order of the watched calls, from the first sample
         self._ordered: set[str] = set()
-        self.probe_input: tuple[Any, ...] | None = None  # a few examples of the last sampled batch
+        self.probe_input: ProbeInput | None = None  # a few examples of the last sampled batch
         self.num_outputs: int | None = None
         self.armed = False
         self._handles: list[Any] = []
@@ -110,10 +111,11 @@ class Sampler:
     def arm(self, optimizer: torch.optim.Optimizer | None, *, histograms: bool) -> None:
         self.disarm()
         self.armed, self._histogram_step = True, histograms
-        self._forward, self._params = Sample(), Sample()
+        self._forward, self._params, self._calls = Sample(), Sample(), {}  # also when the root forward is not
+        # called (Lightning's training_step calls self.net(x)): each sampled step names its layers afresh
         self._inputs, self._outputs = _now(self.plan.inputs, histograms), _now(self.plan.outputs, histograms)
         if self.layers:
-            self._handles.append(self.model.register_forward_pre_hook(self._on_input))
+            self._handles.append(self.model.register_forward_pre_hook(self._on_input, with_kwargs=True))
             self._handles.append(self.model.register_forward_hook(self._on_output))
             for layer, per in zip(self.layers, self._per_layer):
                 hook = functools.partial(self._on_layer, layer, per)
@@ -142,17 +144,19 @@ class Sampler:
         return sample
 
     # --- hooks ------------------------------------------------------------------------------------------------
-    def _on_input(self, module: nn.Module, args: tuple[Any, ...]) -> None:
-        """A training forward pass begins: only the step's last one counts."""
-        if not torch.is_grad_enabled() or not args:
+    def _on_input(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """A training forward pass begins (positional ``model(x)`` or keyword ``model(**batch)``, as a Hugging Face
+        Trainer calls it): only the step's last one counts."""
+        if not torch.is_grad_enabled() or not (args or kwargs):
             return
         self._forward, self._calls = Sample(), {}
         if self._probe is not None:
             self._probe.new_forward()
+        self.probe_input = ProbeInput.of(args, kwargs, self.k)
+        x = next((v for v in (*args, *kwargs.values())
+                  if isinstance(v, Tensor) and v.is_floating_point() and v.dim() > 0), None)
         k = self.k
-        self.probe_input = tuple(a.detach()[:k].clone() if isinstance(a, Tensor) and a.dim() > 0 else a for a in args)
-        x = args[0]
-        if self._inputs and isinstance(x, Tensor) and x.is_floating_point():
+        if self._inputs and x is not None:
             xs = x.detach()[:k]
             for q in self._inputs:
                 self._forward.add(q, None, q.measure(xs))

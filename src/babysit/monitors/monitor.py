@@ -213,6 +213,12 @@ class Monitor:
                 record["name"] = name
         if self._sampler.num_outputs is not None:
             self._section["num_outputs"] = self._sampler.num_outputs
+        elif "num_outputs" not in self._section and self._sampler.order:
+            # the model's own forward never ran (a LightningModule whose training_step calls self.net(x)): the
+            # last Linear layer's width is the number of scores (classes, or a language model's vocabulary)
+            last = next((w.module for _, w in reversed(self._sampler.order) if isinstance(w.module, nn.Linear)), None)
+            if last is not None:
+                self._section["num_outputs"] = int(last.out_features)
         read_out(self._pending, self._history, max_points=self.max_points, max_histograms=self.max_histograms)
 
     def check_evaluation(self) -> None:

@@ -21,7 +21,7 @@ quantity ``wants_pre``; the gradient of the watched bias' layer output only when
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
@@ -166,11 +166,17 @@ class EvaluationQuantity(Quantity):
 
 
 def first_tensor(value: object) -> Tensor | None:
-    """The tensor of a module output (or the first tensor of a tuple output), else None."""
+    """The tensor of a module output: the output itself, the first of a tuple, or a mapping's ``logits`` (a Hugging
+    Face ``ModelOutput`` is a dict; its ``loss`` is not the model's output); else None."""
     if isinstance(value, Tensor):
         return value
     if isinstance(value, (tuple, list)) and value and isinstance(value[0], Tensor):
         return value[0]
+    if isinstance(value, Mapping):
+        logits = value.get("logits")
+        if isinstance(logits, Tensor):
+            return logits
+        return next((v for k, v in value.items() if k != "loss" and isinstance(v, Tensor)), None)
     return None
 
 
