@@ -11,7 +11,7 @@ import logging
 import typer
 from rich.logging import RichHandler
 
-from babysit.cli import demo, diagnose, gradcheck, report, sanity, search, train
+from babysit.cli import demo, diagnose, export, gradcheck, report, sanity, search, train
 
 app = typer.Typer(
     name="babysit",
@@ -21,7 +21,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for command in (demo, diagnose, gradcheck, report, sanity, search, train):
+for command in (demo, diagnose, export, gradcheck, report, sanity, search, train):
     command.register(app)
 
 
