@@ -49,18 +49,37 @@ def read_out(pending: Pending, history: History, *, max_points: int, max_histogr
     if not pending.rows:
         return
     vectors = [row.values.reshape(-1) for row in pending.rows]
-    flat = torch.cat(vectors).cpu().tolist()  # the one copy (every row is float64 already)
+    flat = torch.cat(vectors)
+    ranks = [values.tolist() for values in _gathered(flat)]  # the one copy (every row is float64 already)
     offset = 0
     for row in pending.rows:
         n = row.values.numel()
-        values = flat[offset : offset + n]
+        decoded = [decode(row.specs, v[offset : offset + row.scalars], v[offset + row.scalars : offset + n])
+                   for v in ranks]
         offset += n
-        for quantity, key, value in decode(row.specs, values[: row.scalars], values[row.scalars :]):
-            if quantity.store == "histograms":
+        for items in zip(*decoded):
+            quantity, key, value = items[0]
+            if quantity.store == "histograms":  # rank 0's snapshot: values of different examples do not average
                 _append_histogram(history, key, row.step, value, max_histograms)
             else:
-                _append(history.series, key, row.step, value, max_points)
+                _append(history.series, key, row.step, _mean([v for _, _, v in items]), max_points)
     pending.rows.clear()
+
+
+def _gathered(flat: torch.Tensor) -> list[torch.Tensor]:
+    """This process's packed values, or under DistributedDataParallel every process's (one all_gather at the
+    readout, rank 0's first; every process reads out at the same moments, so the packings match)."""
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return [flat.cpu()]
+    parts = [torch.empty_like(flat) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, flat)
+    return [p.cpu() for p in parts]
+
+
+def _mean(values: list[float]) -> float:
+    """The mean over processes (a NaN on any process stays visible)."""
+    return values[0] if len(values) == 1 else sum(values) / len(values)
 
 
 def _append(series: dict[str, dict[str, list[float]]], key: str, step: int, value: float, cap: int) -> None:

@@ -29,9 +29,13 @@ class TensorBatches:
 
     exact_resume = True  # the order of an epoch can be drawn again from its saved generator state
 
-    def __init__(self, X: Tensor, y: Tensor, batch_size: int, generator: torch.Generator) -> None:
+    def __init__(self, X: Tensor, y: Tensor, batch_size: int, generator: torch.Generator, *, rank: int = 0,
+                 world: int = 1) -> None:
         self.X, self.y, self.batch_size, self.generator = X, y, batch_size, generator
-        self.num_examples = len(X)
+        self.rank, self.world = rank, world
+        # under DistributedDataParallel each process takes every world-th example of the same shuffled order,
+        # all the same number (the last few are dropped), so every process takes the same number of steps
+        self.num_examples = len(X) // world
         self.epoch_state: Tensor | None = None
         self._skip = 0
 
@@ -45,7 +49,9 @@ class TensorBatches:
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         self.epoch_state = self.generator.get_state()
-        order = torch.randperm(self.num_examples, generator=self.generator).to(self.X.device)
+        order = torch.randperm(len(self.X), generator=self.generator).to(self.X.device)
+        if self.world > 1:
+            order = order[self.rank :: self.world][: self.num_examples]
         skip, self._skip = self._skip, 0
         for start in range(skip * self.batch_size, self.num_examples, self.batch_size):
             idx = order[start : start + self.batch_size]
@@ -100,13 +106,16 @@ def as_tensor_pair(data: Any, split: str) -> tuple[Tensor, Tensor] | None:
 
 
 def make_batches(
-    data: Any, batch_size: int, generator: torch.Generator, device: torch.device
+    data: Any, batch_size: int, generator: torch.Generator, device: torch.device, *, rank: int = 0, world: int = 1
 ) -> TensorBatches | LoaderBatches:
-    """Build the training batches from a pair, a Dataset or a DataLoader."""
+    """Build the training batches from a pair, a Dataset or a DataLoader (this process's share under DDP)."""
     pair = as_tensor_pair(data, "train")
     if pair is not None:
         X, y = pair
-        return TensorBatches(X.to(device), y.to(device), batch_size, generator)
+        return TensorBatches(X.to(device), y.to(device), batch_size, generator, rank=rank, world=world)
+    if world > 1:
+        raise DataError("fit under torchrun shards (X, y) tensors itself; pass the training data as an (X, y) pair "
+                        "or a DataBundle (or give a DataLoader with a DistributedSampler to your own loop).")
     if isinstance(data, DataLoader):
         return LoaderBatches(data, device)
     if isinstance(data, Dataset):

@@ -29,6 +29,7 @@ class Step:
 
     def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, data_loss: losses.LossFn, reg: float,
                  opts: FitOptions, device: torch.device) -> None:
+        """``model`` is the module the step calls: the model, or its DistributedDataParallel wrapper."""
         self.forward = torch.compile(model) if opts.compile else model
         self.opt, self.data_loss, self.reg = opt, data_loss, reg
         self.reg_weights = losses.regularized_weights(model) if reg > 0 else []

@@ -32,6 +32,7 @@ from babysit.monitors import Monitor
 from babysit.monitors._callback import MonitorCallback
 from babysit.train._batches import LoaderBatches, TensorBatches, make_batches
 from babysit.train._device import resolve_device
+from babysit.train._distributed import process_group, reduce_tally, wrap
 from babysit.train._evaluate import evaluate, to_device_pair
 from babysit.train._inputs import check_labels, check_settings, schedule_spec, split_bundle
 from babysit.train._interrupt import raise_if_interrupted, sigterm_as_interrupt
@@ -111,22 +112,23 @@ def fit(
     # --- data, model, update rule, schedule ---------------------------------------------------------------
     train_data, val_data = split_bundle(train_data, val_data)
     dev = resolve_device(device)
+    rank, world = process_group()  # (0, 1) unless started by torchrun with a process group
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model.to(dev)
-    batches = make_batches(train_data, batch_size, generator, dev)
+    batches = make_batches(train_data, batch_size, generator, dev, rank=rank, world=world)
     val = None if val_data is None else to_device_pair(val_data, dev)
     check_labels(model, batches, val)
     data_loss = losses.resolve(loss_fn)
     opt = optim.build_from_spec(optimizer, model.parameters(), lr=lr)
     sched_spec, per_batch = schedule_spec(schedule)
     sched = schedules.build_from_spec(sched_spec, opt, steps_per_epoch=len(batches) if per_batch else 1)
-    step = Step(model, opt, data_loss, reg, opts, dev)
+    step = Step(wrap(model, dev) if world > 1 else model, opt, data_loss, reg, opts, dev)
 
     # --- the run: its history (or the one it resumes) and its callbacks ------------------------------------
     folder = None if run_dir is None else Path(run_dir)
     run = Run(model, opt, sched, History(run_dir=folder), dev, epochs, folder, len(batches), compiled=opts.compile,
-              batches=batches,
+              batches=batches, world=world,
               state=TrainingState(model, opt, sched, generator, step.scaler),
               evaluator=None if val is None else functools.partial(_evaluate, val, data_loss, dev))
     run.history.meta = run_meta(
@@ -136,8 +138,9 @@ def fit(
         clip_grad_norm=opts.clip_grad_norm, accumulate=opts.accumulate,
         steps_per_epoch=len(batches), num_train=batches.num_examples, **dict(opts.meta or {}),
     )
-    saved_states, resumed = _restore(resume, run, batches)
-    run.callbacks = _callbacks(callbacks, monitor, folder, opts, resume=resume is True)
+    saved_states, resumed = _restore(resume, run, batches, rank=rank)
+    run.callbacks = _callbacks(callbacks, monitor, folder if rank == 0 else None, opts, resume=resume is True,
+                               rank=rank)
 
     # --- the loop, and its one close path ------------------------------------------------------------------
     with sigterm_as_interrupt():
@@ -216,6 +219,8 @@ def _train_epoch(run: Run, step: Step, batches: TensorBatches | LoaderBatches, h
             return None, stop
     if not tally.drain(run.history):
         return None, stop
+    if run.world > 1:
+        reduce_tally(tally, run.device, run.world)
     return tally.record(opt.param_groups[0].get("momentum")), stop
 
 
@@ -237,15 +242,16 @@ def _close(run: Run, status: str, failure: BaseException | None) -> None:
 
 
 def _callbacks(user: Sequence[Any], monitor: Any, folder: Path | None, opts: FitOptions, *,
-               resume: bool) -> list[Callback]:
-    """fit's own callbacks (diagnosis, monitor, run folder, progress bar) and the caller's, in call order."""
-    own: list[Callback] = [Diagnose()]
+               resume: bool, rank: int = 0) -> list[Callback]:
+    """fit's own callbacks (diagnosis, monitor, run folder, progress bar) and the caller's, in call order; under
+    DDP the monitor runs on every process (its readout is collective), the rest on rank 0 only."""
+    own: list[Callback] = [Diagnose()] if rank == 0 else []
     if monitor is not False and monitor is not None:
         own.append(MonitorCallback(monitor))
     if folder is not None:
         own.append(RunFolder(folder, resume=resume, every_steps=opts.checkpoint_every_steps,
                              every_minutes=opts.checkpoint_every_minutes))
-    if ProgressBar.wanted(opts.progress):
+    if rank == 0 and ProgressBar.wanted(opts.progress):
         own.append(ProgressBar())
     return ordered([*own, *(c if isinstance(c, Callback) or not callable(c) else _EpochFunction(c) for c in user)])
 
@@ -265,7 +271,7 @@ class _EpochFunction(Callback):
             raise StopTraining(f"stopped by {self.name} after epoch {record['epoch']}")
 
 
-def _restore(resume: bool | History, run: Run, batches: TensorBatches | LoaderBatches,
+def _restore(resume: bool | History, run: Run, batches: TensorBatches | LoaderBatches, *, rank: int = 0,
              ) -> tuple[dict[str, Any] | None, EpochTally | None]:
     """Restore the run ``resume`` names into ``run`` (training state and history): the callbacks' saved states,
     and the epoch in progress when the checkpoint was taken inside one (the batches continue at its step)."""
@@ -281,7 +287,7 @@ def _restore(resume: bool | History, run: Run, batches: TensorBatches | LoaderBa
     else:
         payload = read_checkpoint(checkpoint_path(run.run_dir, "last"))  # type: ignore[arg-type]
         offset = payload.get("log_offset")
-        if offset is not None:  # the log may run ahead of the checkpoint (a crash between the two): cut it back
+        if offset is not None and rank == 0:  # the log may run ahead of the checkpoint (a crash): cut it back
             dropped = RunLog(run.run_dir).cut_back(offset, epochs=payload["epoch"], num_steps=payload["num_steps"])
             if dropped:
                 log.info("run log cut back by %d bytes written after the last checkpoint", dropped)

@@ -44,6 +44,7 @@ class Run:
         step: optimizer steps taken so far in the whole run.
         steps_per_epoch: mini-batches per epoch.
         compiled: whether the forward pass runs through ``torch.compile`` (layer hooks would break it).
+        world: how many processes train together under DistributedDataParallel (1 without).
         callbacks: every callback of the run, in call order.
     """
 
@@ -56,6 +57,7 @@ class Run:
     run_dir: Path | None
     steps_per_epoch: int
     compiled: bool = False
+    world: int = 1  # processes training together (DistributedDataParallel), 1 without
     epoch: int = 0
     step: int = 0
     callbacks: list[Callback] = field(default_factory=list)
