@@ -132,3 +132,29 @@ def test_run_gradcheck_target_is_reusable() -> None:
     )
     # the same entry point a config TARGET will use
     assert report.ok and [r.name for r in report.rows] == ["weight", "bias", "input"]
+
+
+def test_cli_gradcheck_prints_the_method_and_the_time(app: typer.Typer) -> None:
+    result = CliRunner().invoke(app, ["gradcheck", "gc_cli_targets:good"])
+    # the last line says how long the check took and how it ran
+    assert result.exit_code == 0, result.output
+    assert "checked in " in result.output and "whole-model" in result.output
+
+
+def test_cli_gradcheck_layer_checks_one_layer_in_place(app: typer.Typer, tmp_path: Path) -> None:
+    out = tmp_path / "layer.json"
+    result = CliRunner().invoke(app, ["gradcheck", "gc_cli_targets:good", "--layer", "2", "--json", str(out)])
+    text = " ".join(result.output.split())
+    # only layer 2's rows, with per-row seconds; the method line names the layer
+    assert result.exit_code == 0, result.output
+    assert "in-place (layer 2)" in text and "0.weight" not in text
+    data = json.loads(out.read_text())
+    assert [r["name"] for r in data["rows"]] == ["2.weight", "2.bias", "2:input", "end-to-end"]
+    assert data["meta"]["method"] == "in-place" and data["meta"]["layer"] == "2"
+    assert all("seconds" in row and "module" in row for row in data["rows"])
+
+
+def test_cli_gradcheck_unknown_layer_exits_2(app: typer.Typer) -> None:
+    result = CliRunner().invoke(app, ["gradcheck", "gc_cli_targets:good", "--layer", "9"])
+    assert result.exit_code == 2, result.output
+    assert "no module named '9'" in " ".join(result.output.split())

@@ -83,3 +83,39 @@ def test_finding_validates_and_serialises() -> None:
         Finding("gradient_mismatch", "fatal", "x")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="snake_case"):
         Finding("Gradient Mismatch", "error", "x")
+
+
+def test_report_to_dict_carries_the_method_and_per_row_seconds() -> None:
+    from torch import nn
+    from torch.nn import functional as F
+
+    from babysit.gradcheck import check_module
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+    x, y = torch.randn(5, 4), torch.arange(5) % 3
+    in_place = check_module(model, F.cross_entropy, x, y, method="in-place").to_dict()
+    reference = check_function(torch.tanh, torch.randn(3, 4).bfloat16(), reference=torch.tanh).to_dict()
+    # what the report page shows: how each check ran and what each row cost
+    for data in (in_place, reference):
+        json.dumps(data, allow_nan=False)
+        assert all(isinstance(r["seconds"], float) and isinstance(r["module"], str) for r in data["rows"])
+    assert in_place["meta"]["method"] == "in-place" and in_place["rows"][0]["module"] == "0"
+    assert reference["meta"]["method"] == "reference" and reference["meta"]["dtype"] == "bfloat16"
+    assert set(reference["meta"]["reference"]["rows"]) == {"output", "input[0]"}
+
+
+def test_the_report_shows_the_mode_and_per_tensor_timings_of_an_in_place_check(tmp_path) -> None:
+    from babysit.gradcheck import check_module
+    from babysit.history import History
+    from babysit.reporting.html import write_report
+    from babysit.testing import gradzoo_transformer as zoo
+
+    model = zoo.transformer("0.4M", context=8, seed=0)
+    x, y = zoo.batch(model, 2)
+    report = check_module(model, zoo.loss, x, y, method="in-place")
+    history = History(status="completed", sections={"gradcheck": report.to_dict()})
+    page = write_report(history, tmp_path).read_text(encoding="utf-8")
+    # which method ran, and for every tensor the module it was checked in and how long it took
+    assert "method in-place" in page and "checked in" in page
+    assert report.ok and any(r["module"] for r in report.to_dict()["rows"])

@@ -28,6 +28,17 @@ def test_zoo_has_the_promised_size() -> None:
     # >= 15 planted bugs and >= 10 correct functions on kinks or with dropout
     assert len(BUGGY) >= 15
     assert sum(c.category != "smooth" for c in CORRECT) >= 10
+    assert len({c.name for c in CASES}) == len(CASES)
+
+
+def test_zoo_has_transformer_kernels() -> None:
+    # bugs in the code transformers are written with, some on a small fraction of the coordinates or near
+    # the tolerance, and their correct versions (one on a kink)
+    kinds = {c.category.split(":")[0] for c in BUGGY}
+    assert {"attention", "normalisation", "indexing", "convolution", "linear"} <= kinds
+    assert any("near the tolerance" in c.category for c in BUGGY)
+    assert sum(c.category.startswith("transformer:") for c in CORRECT) >= 6
+    assert any(c.name == "top1_router_ties" and c.category.startswith("kink") for c in CORRECT)
 
 
 @pytest.mark.parametrize("case", BUGGY, ids=lambda c: c.name)

@@ -7,6 +7,10 @@ that names a file (a TOML config) checks that config's model and loss on a few t
 
 Exit codes: 0 no wrong gradient; 1 a wrong gradient (``--strict``: also a suspicious one); 2 a bad
 TARGET or option, with a message that says what came in and what is expected.
+
+``--layer NAME`` checks one layer where it sits (its parameters and its input gradient, under what
+it receives in one forward and backward of the whole model); ``--method`` picks how a whole model is
+checked (``auto``: in place when tensors x parameters reaches 1e7).  The command prints the method and the time it took.
 """
 
 from __future__ import annotations
@@ -92,8 +96,9 @@ def load_target(spec: str) -> dict[str, Any]:
 
 
 def report_table(report: GradReport) -> Table:
-    """The report as a rich table: one row per parameter and loss part."""
+    """The report as a rich table: one row per parameter and loss part (in place: with its seconds)."""
     table = Table(title=f"gradient check: {report.verdict}", title_style=_STYLE[report.verdict])
+    timed = report.meta.get("method") == "in-place"
     for col, justify in (
         ("name", "left"),
         ("loss", "left"),
@@ -105,8 +110,11 @@ def report_table(report: GradReport) -> Table:
         ("verdict", "left"),
     ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    if timed:
+        table.add_column("seconds", justify="right")
     for row, cells in zip(report.rows, report.table(), strict=True):
-        table.add_row(*cells[:-1], f"[{_STYLE[row.verdict]}]{cells[-1]}[/]")
+        extra = [f"{row.seconds:.3f}"] if timed else []
+        table.add_row(*cells[:-1], f"[{_STYLE[row.verdict]}]{cells[-1]}[/]", *extra)
     return table
 
 
@@ -117,6 +125,12 @@ def gradcheck_command(
     warmup_steps: Annotated[int, typer.Option(help="SGD steps on a copy before checking (L-G7).")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of every evaluation (dropout) and of the sampling.")] = 0,
     h: Annotated[float, typer.Option("--h", help="Centered-difference step; fallbacks are automatic.")] = 1e-5,
+    layer: Annotated[
+        str | None, typer.Option(help="Check only this layer (a name from model.named_modules()) where it sits.")
+    ] = None,
+    method: Annotated[
+        str, typer.Option(help="auto, whole-model or in-place (auto: in place from tensors x parameters = 1e7).")
+    ] = "auto",
     strict: Annotated[bool, typer.Option(help="Exit 1 on a suspicious gradient too.")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the report as JSON here.")] = None,
 ) -> None:
@@ -130,12 +144,17 @@ def gradcheck_command(
             warmup_steps=warmup_steps,
             seed=seed,
             h=h,
+            only=layer,
+            method=method,
         )
     console.print(report_table(report))
     for check in report.failures[:10]:
         console.print(f"  {check.describe(report.meta.get('batch'))}", markup=False, highlight=False)
     for finding in report.findings:
         console.print(f"  {finding}", markup=False, highlight=False)
+    console.print(
+        f"checked in {report.meta.get('seconds', 0.0):.2f} s: {', '.join(report.how()[1:-1])}", highlight=False
+    )
     if json_out is not None:
         json_out.write_text(json.dumps(report.to_dict(), indent=2))
         console.print(f"report written to {json_out}")

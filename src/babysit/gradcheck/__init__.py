@@ -2,9 +2,11 @@
 
     check(f, x, grad=None)                       NumPy arrays or tensors, one scalar function
     check_function(fn, *inputs)                  any callable on tensors (custom autograd.Functions)
+    check_function(fn, *inputs, reference=slow)  a float32/bf16/fp16 kernel against float64 autograd
     check_module(model, loss_fn, inputs, targets) every parameter of a model, data and reg loss apart
+    check_module(..., only=model.blocks[3])      one layer, where it sits in the model
 
-Each returns a :class:`GradReport`.
+Each returns a :class:`GradReport`; ``report.meta["method"]`` says how it was checked.
 """
 
 from __future__ import annotations

@@ -142,6 +142,7 @@ def check(
     rows = [make_row("x", "", tuple(t.shape), checks, slot.analytic)]
     meta = {
         "kind": "numpy" if is_numpy else "tensor",
+        "method": "centered differences",
         "h": h,
         "seed": seed,
         "evaluations": ev.evaluations,

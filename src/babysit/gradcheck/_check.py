@@ -49,7 +49,8 @@ class Check:
         analytic: The analytic derivative (for a direction: gradient . d).
         numerical: The centered difference that decided the verdict.
         rel_error: ``|a - n| / max(|a|, |n|)``.
-        h: The step that decided the verdict (1e-5 unless a fallback was needed).
+        h: The step that decided the verdict (1e-5 unless a fallback was needed; 0 when compared with a
+            reference implementation instead).
         verdict: ``ideal``, ``ok``, ``suspicious`` or ``wrong``.
         resolution: The smallest ``|a - n|`` the numerical estimate could resolve at that ``h``.
         kink: A kink was crossed or sits at the point.
@@ -83,10 +84,16 @@ class Check:
 
     def describe(self, batch: int | None = None) -> str:
         """``fc2.weight[3, 7]: analytic 0.0213, numerical 0.0107, ratio 2.0 (h=1e-05)``."""
-        text = (
-            f"{self.name}{self.where}: analytic {self.analytic:.4g}, numerical {self.numerical:.4g}, "
-            f"ratio {self.ratio:.3g}, relative error {self.rel_error:.1e} (h={self.h:.0e})"
-        )
+        if self.h > 0:
+            text = (
+                f"{self.name}{self.where}: analytic {self.analytic:.4g}, numerical {self.numerical:.4g}, "
+                f"ratio {self.ratio:.3g}, relative error {self.rel_error:.1e} (h={self.h:.0e})"
+            )
+        else:  # no step: compared with a reference implementation, not a centered difference
+            text = (
+                f"{self.name}{self.where}: kernel {self.analytic:.4g}, reference {self.numerical:.4g}, "
+                f"ratio {self.ratio:.3g}, off by {abs(self.analytic - self.numerical):.2e}"
+            )
         extra = [
             n
             for n in (

@@ -14,6 +14,19 @@ def _label(row: GradRow) -> str:
     return f"{row.name} ({row.part} loss)" if row.part else row.name
 
 
+def _suggestion(row: GradRow) -> str:
+    if row.name == "end-to-end":
+        return (
+            "The whole chain disagrees with the loss; where no module's own row fails, look for code between "
+            "modules (a .detach(), a custom Function or a hook in a forward)"
+        )
+    if row.name.endswith(":module"):
+        return f"Look in {row.module}'s own forward, between its submodules (a .detach(), a custom Function, a hook)"
+    if row.module:
+        return f"Check the backward pass of {row.module}, which produces {row.name}'s gradient"
+    return f"Check the backward pass that produces {row.name}'s gradient"
+
+
 def row_findings(rows: list[GradRow], batch: int | None = None) -> list[Finding]:
     """One ``gradient_mismatch`` per suspicious/wrong row, one ``gradient_tiny`` per tiny row."""
     out: list[Finding] = []
@@ -36,8 +49,9 @@ def row_findings(rows: list[GradRow], batch: int | None = None) -> list[Finding]
                         "rel_error": w.rel_error,
                         "h": w.h,
                         "checked": row.checked,
+                        "module": row.module,
                     },
-                    f"Check the backward pass that produces {row.name}'s gradient" + (f" ({why})" if why else "") + ".",
+                    _suggestion(row) + (f" ({why})" if why else "") + ".",
                 )
             )
     for row in rows:

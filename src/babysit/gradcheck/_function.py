@@ -19,7 +19,9 @@ import torch
 from ._errors import GradcheckError
 from ._findings import row_findings
 from ._numeric import Evaluator, Slot
+from ._outputs import flat_outputs
 from ._plan import check_slots
+from ._reference import check_against_reference
 from ._report import GradReport, make_row
 from ._session import session
 
@@ -38,31 +40,6 @@ def validate_options(h: float, samples: int | None, seed: int) -> None:
         )
     if not isinstance(seed, int):
         raise GradcheckError(f"seed must be an int, got seed={seed!r}.")
-
-
-def flat_outputs(out: Any) -> torch.Tensor:
-    """Concatenate every floating tensor in ``out`` (a tensor, or nested tuples/lists) into one vector."""
-    parts: list[torch.Tensor] = []
-
-    def walk(o: Any) -> None:
-        if isinstance(o, torch.Tensor):
-            if o.is_floating_point():
-                parts.append(o.reshape(-1))
-        elif isinstance(o, (tuple, list)):
-            for item in o:
-                walk(item)
-        elif isinstance(o, dict):
-            for item in o.values():
-                walk(item)
-
-    walk(out)
-    if not parts:
-        raise GradcheckError(
-            f"the function returned no floating tensor (got {type(out).__name__}); "
-            "return the tensor(s) whose gradient you want checked."
-        )
-    dtype = torch.float64 if any(p.dtype == torch.float64 for p in parts) else parts[0].dtype
-    return torch.cat([p.to(dtype) for p in parts])
 
 
 def _names(fn: Callable[..., Any], n: int) -> list[str]:
@@ -100,12 +77,22 @@ def _analytic(
 
 
 def check_function(
-    fn: Callable[..., Any], *inputs: Any, h: float = 1e-5, samples: int | None = None, seed: int = 0
+    fn: Callable[..., Any],
+    *inputs: Any,
+    h: float = 1e-5,
+    samples: int | None = None,
+    seed: int = 0,
+    reference: Callable[..., Any] | None = None,
 ) -> GradReport:
     """Check the gradient of ``fn`` with respect to every floating input.
 
     Inputs that require grad are checked; if none does, every floating tensor input is.  The inputs
     are copied to float64 first; the caller's tensors are left bit-identical.
+
+    With ``reference``, ``fn`` is a kernel that runs in low precision (float32, bf16, fp16): it runs in
+    its inputs' own dtype and its outputs and input gradients are compared with the float64 autograd
+    of ``reference`` (a plain implementation), with tolerances measured for that dtype
+    (``_reference``).  No centered differences then: ``h`` and ``samples`` do not apply.
 
     Args:
         fn: Any callable on tensors returning tensor(s), e.g. ``MyFunction.apply``.
@@ -114,9 +101,10 @@ def check_function(
         samples: Coordinates checked per input besides the random directions (None: all of a tiny
             input, else 5).
         seed: Seeds the projection, the directions and every evaluation of ``fn`` (dropout inside).
+        reference: A plain implementation of the same function (torch ops); see above.
 
     Returns:
-        A GradReport with one row per checked input.
+        A GradReport with one row per checked input (with ``reference``: first a row ``output``).
 
     Example:
         >>> x = torch.randn(3, 4, requires_grad=True)
@@ -126,6 +114,8 @@ def check_function(
     validate_options(h, samples, seed)
     if not callable(fn):
         raise GradcheckError(f"fn must be callable, got {type(fn).__name__}.")
+    if reference is not None:
+        return check_against_reference(fn, reference, inputs, _names(fn, len(inputs)), seed=seed)
     start = time.perf_counter()
     floating = [i for i, x in enumerate(inputs) if isinstance(x, torch.Tensor) and x.is_floating_point()]
     checked = [i for i in floating if inputs[i].requires_grad] or floating
@@ -164,6 +154,7 @@ def check_function(
     ]
     meta = {
         "kind": "function",
+        "method": "centered differences",
         "h": h,
         "seed": seed,
         "evaluations": ev.evaluations,

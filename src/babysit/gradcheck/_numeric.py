@@ -19,14 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from ._errors import GradcheckError
 from ._kinks import BranchRecorder, Signature, same_branches
 
-__all__ = ["Attempt", "Evaluator", "Slot"]
+__all__ = ["Attempt", "Evaluator", "GroupSlot", "Slot"]
 
 
 @dataclass
@@ -37,6 +37,37 @@ class Slot:
     tensor: torch.Tensor
     analytic: torch.Tensor
     index: int = 0  # position in the evaluator's grad_fn() list
+
+    def segments(self, lo: int, hi: int) -> list[tuple[torch.Tensor, int]]:
+        """The flat views that ``[lo, hi)`` covers, each with its offset into a direction over ``[lo, hi)``."""
+        return [(self.tensor.detach().view(-1)[lo:hi], 0)]
+
+
+@dataclass
+class GroupSlot(Slot):
+    """Several tensors checked as one concatenated vector (group testing: one direction over all of them).
+
+    ``tensor`` is an empty placeholder; perturbations go to ``members``, ``analytic`` is their
+    gradients concatenated.
+    """
+
+    members: list[tuple[str, torch.Tensor]] = field(default_factory=list)
+
+    def offsets(self) -> list[int]:
+        """Where each member starts in the concatenated vector (and the total size last)."""
+        out = [0]
+        for _, t in self.members:
+            out.append(out[-1] + t.numel())
+        return out
+
+    def segments(self, lo: int, hi: int) -> list[tuple[torch.Tensor, int]]:
+        out = []
+        offs = self.offsets()
+        for (_, t), start, end in zip(self.members, offs[:-1], offs[1:], strict=True):
+            a, b = max(lo, start), min(hi, end)
+            if a < b:
+                out.append((t.detach().view(-1)[a - start : b - start], a - lo))
+        return out
 
 
 @dataclass(frozen=True)
@@ -107,15 +138,17 @@ class Evaluator:
     @contextmanager
     def perturbed(self, slot: Slot, lo: int, hi: int, dvec: torch.Tensor, step: float) -> Iterator[None]:
         """Add ``step * dvec`` to ``slot.tensor.flat[lo:hi]``; restore the saved values bit-exactly."""
-        flat = slot.tensor.detach().view(-1)
-        saved = flat[lo:hi].clone()
+        parts = slot.segments(lo, hi)
+        saved = [view.clone() for view, _ in parts]
         with torch.no_grad():
-            flat[lo:hi].add_(dvec, alpha=step)
+            for view, off in parts:
+                view.add_(dvec[off : off + view.numel()], alpha=step)
         try:
             yield
         finally:
             with torch.no_grad():
-                flat[lo:hi].copy_(saved)
+                for (view, _), old in zip(parts, saved, strict=True):
+                    view.copy_(old)
 
     def at(
         self, slot: Slot, lo: int, hi: int, dvec: torch.Tensor, step: float

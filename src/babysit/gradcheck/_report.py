@@ -31,6 +31,10 @@ class GradRow:
         grad_abs_max: Raw magnitude: the largest |analytic derivative| in the tensor (L-G6).
         tiny: Some derivative was below 1e-10 or below the check's resolution.
         checks: Every check, in the order they ran.
+        seconds: Wall time of this row's checks (in place: with its share of the directions it shares with
+            the other tensors of its module; the recording pass and setting up a module not included).
+        module: Where it was evaluated: ``""`` the whole model (or function), else the path of the module
+            it was checked in, in place (``"blocks.3.mlp.fc1"``).
     """
 
     name: str
@@ -43,6 +47,8 @@ class GradRow:
     grad_abs_max: float
     tiny: bool
     checks: tuple[Check, ...] = ()
+    seconds: float = 0.0
+    module: str = ""
 
     @property
     def worst(self) -> Check | None:
@@ -65,8 +71,14 @@ class GradRow:
             "grad_abs_max": _json(self.grad_abs_max),
             "tiny": self.tiny,
             "worst": worst_check.describe() if worst_check else None,
+            "seconds": round(self.seconds, 4),
+            "module": self.module,
             "checks": [c.to_dict() for c in self.checks],
         }
+
+
+def _depth(module: str) -> int:
+    return module.count(".") + 1 if module else 0
 
 
 def _finite(x: float) -> float:
@@ -77,7 +89,16 @@ def _json(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def make_row(name: str, part: str, shape: tuple[int, ...], checks: list[Check], analytic: torch.Tensor) -> GradRow:
+def make_row(
+    name: str,
+    part: str,
+    shape: tuple[int, ...],
+    checks: list[Check],
+    analytic: torch.Tensor,
+    *,
+    seconds: float = 0.0,
+    module: str = "",
+) -> GradRow:
     """Summarise the checks of one tensor (``analytic``: its whole analytic gradient, for magnitudes)."""
     grad_abs_max = float(analytic.abs().max()) if analytic.numel() else 0.0
     # Checks below their resolution (tiny) say nothing about the relative error: flagged, not counted.
@@ -95,6 +116,8 @@ def make_row(name: str, part: str, shape: tuple[int, ...], checks: list[Check], 
         grad_abs_max,
         tiny,
         tuple(checks),
+        seconds,
+        module,
     )
 
 
@@ -105,7 +128,10 @@ class GradReport:
     Attributes:
         rows: One :class:`GradRow` per checked input/parameter (and loss part).
         findings: ``gradient_mismatch``, ``gradient_tiny``, ``regularization_dominates`` ... records.
-        meta: How the check ran (h, seed, evaluations, seconds, examples, warm-up losses).
+        meta: How the check ran: ``method`` (``"whole-model"``, ``"in-place"``, ``"centered differences"``
+            for functions, ``"reference"``), h, seed, evaluations, seconds, examples, warm-up losses; in
+            place also ``layer`` and the seconds of the recording pass and of the end-to-end check; with
+            a reference ``dtype`` and ``reference`` (eps and every row's error, baseline and tolerance).
     """
 
     rows: tuple[GradRow, ...]
@@ -129,9 +155,12 @@ class GradReport:
 
     @property
     def failures(self) -> list[Check]:
-        """Every suspicious or wrong check, worst first."""
-        bad = [c for r in self.rows for c in r.checks if c.verdict in ("suspicious", "wrong")]
-        return sorted(bad, key=lambda c: (-VERDICTS.index(c.verdict), not c.is_coordinate, -_finite(c.rel_error)))
+        """Every suspicious or wrong check, worst first (coordinates, then the smallest module, first)."""
+        bad = [(c, r.module) for r in self.rows for c in r.checks if c.verdict in ("suspicious", "wrong")]
+        # checked in place, a check inside a smaller module says more precisely where the bug is
+        bad.sort(key=lambda cm: (-VERDICTS.index(cm[0].verdict), not cm[0].is_coordinate, -_depth(cm[1]),
+                                 -_finite(cm[0].rel_error)))  # fmt: skip
+        return [c for c, _ in bad]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict of the whole report."""
@@ -144,6 +173,21 @@ class GradReport:
             "failures": [c.describe(self.meta.get("batch")) for c in self.failures[:20]],
             "meta": dict(self.meta),
         }
+
+    def how(self) -> list[str]:
+        """How the check ran, in words: error, evaluations, step or dtype, method, layer, seconds."""
+        meta = self.meta
+        out = [f"max relative error {self.max_rel_error:.1e}", f"{meta.get('evaluations', '?')} evaluations"]
+        method = meta.get("method")
+        if method == "reference":
+            out.append(f"{meta.get('dtype')} kernel vs float64 reference")
+        else:
+            out.append(f"h={meta.get('h', 1e-5):.0e}")
+            if method:
+                out.append(method + (f" (layer {meta['layer']})" if meta.get("layer") else ""))
+        if meta.get("seconds") is not None:
+            out.append(f"{meta['seconds']:.2f} s")
+        return out
 
     def table(self) -> list[list[str]]:
         """The rows as strings: name, loss part (data/reg), shape, checked, max rel error, kinks, |grad| max,
@@ -171,10 +215,7 @@ class GradReport:
         keep = [i for i in range(len(head)) if i != 1 or any(row[1] for row in body)]
         grid = [[head[i] for i in keep]] + [[row[i] for i in keep] for row in body]
         widths = [max(len(line[i]) for line in grid) for i in range(len(keep))]
-        lines = [
-            f"gradient check: {self.verdict.upper()} (max relative error {self.max_rel_error:.1e}, "
-            f"{self.meta.get('evaluations', '?')} evaluations, h={self.meta.get('h', 1e-5):.0e})"
-        ]
+        lines = [f"gradient check: {self.verdict.upper()} ({', '.join(self.how())})"]
         lines += [
             "  " + "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in grid
         ]

@@ -30,7 +30,11 @@ def session(seed: int, tensors: Iterable[torch.Tensor] = (), *, numpy: bool = Fa
             torch.set_num_threads(1)
 
             def reseed() -> None:
-                torch.manual_seed(seed)
+                # the generators evaluations can draw from; torch.manual_seed would also queue a seed for
+                # every CUDA device, which costs more than a small evaluation itself
+                torch.default_generator.manual_seed(seed)
+                for d in devices:
+                    torch.cuda.default_generators[d].manual_seed(seed)
                 if numpy:
                     np.random.seed(seed % 2**32)
 

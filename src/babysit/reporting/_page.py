@@ -322,6 +322,8 @@ def _gradcheck(report: Any) -> dict[str, Any]:
             "grad_abs_max": _fmt(r.get("grad_abs_max"), ".1e"),
             "verdict": verdict + (" · tiny" if r.get("tiny") else ""),
             "cls": VERDICT_CLASS.get(verdict, "warn"), "worst": r.get("worst") or "",
+            "seconds": _fmt(r.get("seconds"), ".2f") if r.get("seconds") is not None else "",
+            "module": str(r.get("module") or ""),
         })
     meta = report.get("meta") or {}
     verdict = str(report.get("verdict", ""))
@@ -329,7 +331,9 @@ def _gradcheck(report: Any) -> dict[str, Any]:
         "verdict": verdict, "cls": VERDICT_CLASS.get(verdict, "warn"), "rows": rows,
         "max_rel_error": _fmt(report.get("max_rel_error"), ".1e"),
         "failures": [str(f) for f in report.get("failures", [])[:8]],
-        "meta": ", ".join(f"{k} {_describe(meta[k])}" for k in ("h", "evaluations", "seconds", "warmup_steps")
+        "timed": any(r["seconds"] for r in rows),  # per-tensor timings: big models checked where each tensor sits
+        "meta": ", ".join(f"{k} {_describe(meta[k])}" for k in ("method", "layer", "dtype", "h", "evaluations",
+                                                                 "seconds", "warmup_steps")
                           if meta.get(k) is not None),
     }
 

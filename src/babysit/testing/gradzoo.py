@@ -1,11 +1,16 @@
 """A zoo of custom autograd.Functions for testing gradient checkers: planted bugs and correct traps.
 
 ``cases()`` returns every :class:`ZooCase`; ``case.fn(*case.inputs())`` runs it on fresh float64
-inputs that require grad.  19 functions carry a realistic bug (factor, sign, transposed matmul,
-missing term, wrong only for negative inputs, one column/channel, only for batch > 1, wrong
-reduction, 1% error, errors on ~1e-7 gradients, wrong max-pool routing, a reused input whose
-gradients are not summed); 15 are correct, 13 of them on kinks (relu at exact zeros, max-pool ties,
-hinge at margin 0, abs, clamp) or with dropout.  A checker should flag exactly the buggy ones.
+inputs (the floating ones require grad).  19 functions carry a realistic bug (factor, sign,
+transposed matmul, missing term, wrong only for negative inputs, one column/channel, only for
+batch > 1, wrong reduction, 1% error, errors on ~1e-7 gradients, wrong max-pool routing, a reused
+input whose gradients are not summed); 15 are correct, 13 of them on kinks (relu at exact zeros,
+max-pool ties, hinge at margin 0, abs, clamp) or with dropout.  Transformer kernels follow
+(``_gradzoo_kernels``): linear, layer norm, causal attention, embedding, GELU, causal convolution
+and top-1 routing, each correct and with 1-3 bugs, among them bugs on a small fraction of the
+coordinates (one entry, one position, repeated tokens only) and errors near the tolerance (an eps
+left out: ~1e-6, ten times the 1e-7 a smooth function must meet).  A checker should flag exactly the
+buggy ones.  ``gradzoo_transformer`` plants the same kernels into a whole model.
 
 Example:
     >>> from babysit.testing import gradzoo
@@ -22,6 +27,7 @@ import torch
 
 from babysit.testing._gradzoo_bugs import BUGS
 from babysit.testing._gradzoo_correct import CORRECT
+from babysit.testing._gradzoo_kernel_cases import KERNEL_CASES
 
 __all__ = ["ZooCase", "cases"]
 
@@ -102,14 +108,16 @@ _INPUTS: dict[str, Callable[[], tuple[torch.Tensor, ...]]] = {
 
 
 def _fresh(make: Callable[[], tuple[torch.Tensor, ...]]) -> Callable[[], tuple[torch.Tensor, ...]]:
-    return lambda: tuple(t.detach().clone().requires_grad_(True) for t in make())
+    return lambda: tuple(t.detach().clone().requires_grad_(t.is_floating_point()) for t in make())
 
 
 def cases() -> list[ZooCase]:
-    """Every zoo case, buggy ones first."""
+    """Every zoo case: the classic bugs, the classic correct traps, then the transformer kernels."""
     out = []
     for table, buggy in ((BUGS, True), (CORRECT, False)):
         for name, (fn, category) in table.items():
             make = _INPUTS.get(name, lambda: (_randn(3, 4),))
             out.append(ZooCase(name, fn.apply, _fresh(make), buggy, category, (fn.__doc__ or "").strip()))
+    for name, (fn, make, buggy, category) in KERNEL_CASES.items():
+        out.append(ZooCase(name, fn.apply, _fresh(make), buggy, category, (fn.__doc__ or "").strip()))
     return out
