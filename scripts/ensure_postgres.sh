@@ -5,7 +5,9 @@
 # private cluster in $BABYSIT_PG_DIR (default /tmp/babysit-postgres) listening on 127.0.0.1:$BABYSIT_PG_PORT
 # only (default 54329; no other interface, no system cluster touched), starts it when it is down, and
 # creates the role and database of the test URL. It exports nothing: the tests read
-# BABYSIT_TEST_POSTGRES_URL, default postgresql://babysit:babysit@127.0.0.1:54329/babysit_test.
+# BABYSIT_TEST_POSTGRES_URL, default postgresql://babysit:babysit@127.0.0.1:54329/babysit_test, and, for the
+# test that no password leaks (a password no other string contains), a second role and database:
+# BABYSIT_TEST_POSTGRES_SECRET_URL, default postgresql://babysit_secret:pg-S3cret-Zq9@127.0.0.1:54329/babysit_secret.
 # Where PostgreSQL cannot be installed (no root, no apt-get), it warns and exits 0 so that `make test`
 # runs the rest; under CI (CI=true) it fails instead, and so does the PostgreSQL test.
 set -euo pipefail
@@ -15,6 +17,9 @@ DIR=${BABYSIT_PG_DIR:-/tmp/babysit-postgres}
 ROLE=babysit
 PASSWORD=babysit
 DB=babysit_test
+SECRET_ROLE=babysit_secret
+SECRET_PASSWORD=pg-S3cret-Zq9
+SECRET_DB=babysit_secret
 
 give_up() {
     echo "ensure_postgres: $1" >&2
@@ -65,5 +70,11 @@ if [ "$(psql_admin -c "SELECT 1 FROM pg_roles WHERE rolname = '$ROLE'")" != "1" 
 fi
 if [ "$(psql_admin -c "SELECT 1 FROM pg_database WHERE datname = '$DB'")" != "1" ]; then
     psql_admin -c "CREATE DATABASE $DB OWNER $ROLE" >/dev/null
+fi
+if [ "$(psql_admin -c "SELECT 1 FROM pg_roles WHERE rolname = '$SECRET_ROLE'")" != "1" ]; then
+    psql_admin -c "CREATE ROLE $SECRET_ROLE LOGIN PASSWORD '$SECRET_PASSWORD'" >/dev/null
+fi
+if [ "$(psql_admin -c "SELECT 1 FROM pg_database WHERE datname = '$SECRET_DB'")" != "1" ]; then
+    psql_admin -c "CREATE DATABASE $SECRET_DB OWNER $SECRET_ROLE" >/dev/null
 fi
 echo "ensure_postgres: postgresql://$ROLE:***@127.0.0.1:$PORT/$DB is up" >&2

@@ -101,3 +101,38 @@ def json_text(data: Any, indent: int | None = None) -> str:
 def from_json_text(text: str) -> Any:
     """Read :func:`json_text` back, NaN and inf as floats again."""
     return _restore_floats(json.loads(text))
+
+
+def read_json_object(path: Path, *, what: str, fix: str, error: type[Exception] | None = None) -> dict[str, Any]:
+    """Read a JSON object that babysit wrote (``history.json``, ``search.json``), NaN and inf as floats.
+
+    A file that is unreadable, empty, cut short, not JSON or not a JSON object raises ``error`` (default
+    :class:`~babysit.errors.CheckpointError`) with one line that names the file, what is wrong with it, and
+    ``fix``; no JSONDecodeError or AttributeError escapes.
+
+    Example:
+        >>> read_json_object(Path("runs/x/history.json"), what="history", fix="train the run again")
+    """
+    if error is None:
+        from babysit.errors import CheckpointError
+
+        error = CheckpointError
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{path} does not exist: no {what} there; {fix}.") from None
+    except UnicodeDecodeError:
+        raise error(f"{path} is not a {what} file (not text); {fix}.") from None
+    except OSError as exc:
+        raise error(f"cannot read {path}: {exc.strerror or exc}; {fix}.") from None
+    if not text.strip():
+        raise error(f"{path} is empty (a {what} file cut short, e.g. by a full disk); {fix}.") from None
+    try:
+        data = from_json_text(text)
+    except ValueError as exc:  # json.JSONDecodeError
+        where = f" at line {exc.lineno}, column {exc.colno}" if hasattr(exc, "lineno") else ""
+        raise error(f"{path} is damaged: not valid JSON{where} ({getattr(exc, 'msg', exc)}; cut short or edited "
+                    f"by hand?); {fix}.") from None
+    if not isinstance(data, dict):
+        raise error(f"{path} holds a JSON {type(data).__name__}, not the object a {what} file holds; {fix}.") from None
+    return data

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from babysit._names import did_you_mean
 from babysit.errors import ConfigError, OptimError
@@ -33,6 +33,7 @@ class DataConfig(_Section):
     val_fraction: float = Field(0.2, gt=0, lt=1)  # digits, spiral, CSV: share held out for validation
     test_fraction: float = Field(0.2, ge=0, lt=1)  # digits, spiral, CSV: share held out for testing
     label: str | None = None  # CSV: the name of the label column
+    num_classes: int | None = Field(None, ge=2)  # default: max label + 1; a label >= num_classes is an error
     classes: int | None = Field(None, ge=2)  # spiral: number of arms
     points_per_class: int | None = Field(None, ge=1)  # spiral
     noise: float | None = Field(None, ge=0)  # spiral
@@ -123,6 +124,19 @@ class RunConfig(_Section):
     schedule: ScheduleConfig | None = None
     momentum_annealing: MomentumAnnealingConfig | None = None
     search: SearchConfig | None = None  # used by `babysit search`, ignored by `babysit train`
+    # written by babysit into a run folder's config.toml: per dotted key, where a secret removed from this copy
+    # lives (the original file, the command line, an environment variable); never the secret, ignored by training
+    redacted: dict[str, str] | None = None
+
+    _source: str | None = PrivateAttr(default=None)  # the file it was read from (absolute), for `redacted`
+    _overridden: tuple[str, ...] = PrivateAttr(default=())  # keys a --set override gave
+
+    def saved_dict(self) -> dict[str, Any]:
+        """The config as a run folder keeps it (``config.toml``, ``history.meta["config"]``, the report): every
+        secret replaced by ``***`` and, under ``redacted``, where each one lives (see :mod:`babysit._redact`)."""
+        from babysit._redact import redact_config
+
+        return redact_config(self.model_dump(exclude_none=True), source=self._source, overridden=self._overridden)
 
     @property
     def run_dir(self) -> Path:
@@ -154,7 +168,15 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
     raw.setdefault("name", file.stem)
-    return config_from_dict(apply_overrides(raw, overrides or []), source=str(file))
+    cfg = config_from_dict(apply_overrides(raw, overrides or []), source=str(file))
+    cfg._source = str(file.resolve())
+    cfg._overridden = tuple(item.partition("=")[0].strip() for item in overrides or [])
+    return cfg
+
+
+def redacted_dump(cfg: RunConfig) -> dict[str, Any]:
+    """``cfg`` as a run folder may keep it: :meth:`RunConfig.saved_dict` (secrets replaced by ``***``)."""
+    return cfg.saved_dict()
 
 
 def config_from_dict(raw: dict[str, Any], source: str = "config") -> RunConfig:

@@ -5,7 +5,8 @@
     ├── DataError                data that cannot be trained on (shapes, labels, NaNs, empty splits)
     ├── ModelError               a model that cannot be built (unknown kind, bad factory, wrong output)
     ├── OptimError               an unknown update rule or schedule, or an invalid setting of one
-    └── CheckpointError          a run folder that cannot be resumed
+    ├── CheckpointError          a run folder that cannot be resumed, or a file of one that is damaged
+    └── StorageError             a search's study database that cannot be reached, logged in to or read
 
 Each message says what was expected, what came in, and how to fix it.
 """
@@ -19,6 +20,7 @@ __all__ = [
     "DataError",
     "ModelError",
     "OptimError",
+    "StorageError",
 ]
 
 
@@ -44,3 +46,7 @@ class OptimError(BabysitError, ValueError):
 
 class CheckpointError(BabysitError, RuntimeError):
     """A run folder whose checkpoint is missing, unreadable or from another model."""
+
+
+class StorageError(BabysitError, RuntimeError):
+    """A study's database that cannot be reached, logged in to or read; the message never shows a password."""

@@ -119,7 +119,7 @@ def test_error_file_not_found_names_path(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: bd.load("digits", lr=0.1), r"unknown option.*'lr'; choose one of: normalize, seed"),
+        (lambda: bd.load("digits", lr=0.1), r"unknown option.*'lr'; choose one of: normalize, num_classes, seed"),
         (lambda: bd.load("spiral", normalize="whiten"), r"unknown normalization 'whiten'.*standardize"),
         (lambda: bd.load("spiral", val_fraction=1.5), r"val_fraction must be a number in \[0, 1\)"),
         (lambda: bd.load("spiral", val_fraction=0.5, test_fraction=0.5), r"leave nothing for training"),

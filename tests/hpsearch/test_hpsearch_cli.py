@@ -97,9 +97,9 @@ def test_search_cli_bad_config_exits_2_naming_the_key(tmp_path: Path, replace: t
 
 def test_worker_without_a_study_says_how_to_join(tmp_path: Path) -> None:
     result = runner.invoke(app, ["search", str(_config(tmp_path)), "--worker"])
-    assert result.exit_code == 2 and "--storage postgresql://" in result.output.replace("\n", "")
+    assert result.exit_code == 2 and "--storage postgresql://" in " ".join(result.output.split())
     missing = runner.invoke(app, ["search", "status", str(tmp_path)])
-    assert missing.exit_code == 2 and "holds no search" in missing.output.replace("\n", "")
+    assert missing.exit_code == 2 and "holds no search" in " ".join(missing.output.split())
 
 
 def test_example_search_config_is_valid() -> None:

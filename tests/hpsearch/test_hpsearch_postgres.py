@@ -7,7 +7,6 @@ from ``BABYSIT_TEST_POSTGRES_URL`` (default below); without a server it is skipp
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -16,13 +15,12 @@ from pathlib import Path
 
 import optuna
 import pytest
+from pg_server import URL, require
 
 import babysit
 from babysit.hpsearch import search_status
 from babysit.hpsearch._storage import make_storage
 from babysit.hpsearch.toys import Peak
-
-URL = os.environ.get("BABYSIT_TEST_POSTGRES_URL", "postgresql://babysit:babysit@127.0.0.1:54329/babysit_test")
 
 # A worker "on another machine": joins the study by URL and name, waits for the master's stages.
 JOIN = """
@@ -37,16 +35,7 @@ if __name__ == "__main__":
 
 @pytest.fixture
 def postgres_url() -> str:
-    try:
-        import psycopg
-
-        psycopg.connect(URL.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=5).close()
-    except Exception as exc:
-        message = f"no PostgreSQL server at {URL} ({type(exc).__name__}: {exc}); run scripts/ensure_postgres.sh"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return URL
+    return require(URL)
 
 
 def test_three_worker_processes_share_a_postgres_study(postgres_url: str, tmp_path: Path) -> None:

@@ -1,19 +1,34 @@
 """The ``babysit`` command: each subcommand lives in its own module and only calls the public API.
 
 Exit codes: 0 success; 1 the work ran but found a problem (diverged training, a wrong gradient, an error
-finding); 2 bad input (config, data, arguments); 130 interrupted (Ctrl-C / SIGTERM, progress saved).
+finding); 2 bad input (config, data, arguments) or any other error, printed as one line (``--debug`` adds the
+traceback); 130 interrupted (Ctrl-C / SIGTERM, progress saved).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 
 import typer
 from rich.logging import RichHandler
+from typer.core import TyperGroup
 
 from babysit.cli import demo, diagnose, export, gradcheck, report, sanity, search, train
+from babysit.cli._common import friendly_errors, settings
+
+
+class _Babysit(TyperGroup):
+    """The command group: an error that a subcommand did not turn into an exit code itself still ends as one line
+    and exit code 2 (never a traceback, unless --debug)."""
+
+    def invoke(self, ctx: typer.Context) -> object:
+        with friendly_errors():
+            return super().invoke(ctx)
+
 
 app = typer.Typer(
+    cls=_Babysit,
     name="babysit",
     help="The CS231n learning process: check gradients, sanity-check, train while watching every layer, "
     "diagnose, search hyperparameters, report.",
@@ -37,8 +52,13 @@ def _version(value: bool) -> None:
 def _main(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more."),
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of an error (after its one-line message)."),
 ) -> None:
+    from babysit._redact import RedactingFilter
+
+    settings.debug = debug or os.environ.get("BABYSIT_DEBUG", "") not in ("", "0", "false")
     handler = RichHandler(show_time=False, show_path=False, markup=False)
+    handler.addFilter(RedactingFilter())  # no log line shows a password
     logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s", force=True)
     logging.getLogger("babysit").setLevel(logging.DEBUG if verbose else logging.INFO)
 

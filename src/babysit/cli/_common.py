@@ -1,35 +1,106 @@
-"""What the subcommands share: turning babysit's errors into exit codes, and printing summaries."""
+"""What the subcommands share: turning errors into one line and an exit code, and printing summaries.
+
+Every error reaches the terminal as one line that names the problem and what to do, with its secrets hidden
+(``babysit._redact``) and no traceback; ``babysit --debug ...`` (or ``BABYSIT_DEBUG=1``) adds the traceback.
+babysit's own errors and other bad input exit with 2; an interrupt with 130.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from babysit._redact import redact_text
 from babysit.errors import BabysitError
 from babysit.history import History
+
+try:  # typer >= 0.22 carries its own copy of click
+    from typer._click import exceptions as _click_exceptions
+except ImportError:  # pragma: no cover
+    from click import exceptions as _click_exceptions  # type: ignore[no-redef]
 
 console = Console()
 err_console = Console(stderr=True)
 
 EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+_PASS_THROUGH = tuple({typer.Exit, typer.Abort} | {
+    getattr(_click_exceptions, name) for name in ("ClickException", "Exit", "Abort") if hasattr(_click_exceptions, name)
+})
+
+
+class _Settings:
+    debug: bool = os.environ.get("BABYSIT_DEBUG", "") not in ("", "0", "false")
+
+
+settings = _Settings()
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for an error: babysit's own message as it is, anything else with what it means; never a secret."""
+    if isinstance(exc, BabysitError):
+        text = str(exc)
+    elif isinstance(exc, json.JSONDecodeError):
+        text = (f"a JSON file is damaged (not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+                "was it cut short or edited by hand? Write it again (train or search again) or restore it.")
+    elif isinstance(exc, UnicodeDecodeError):
+        text = "a file that should be text is not (it holds binary data); check the file you gave."
+    elif isinstance(exc, OSError) and exc.filename is not None:
+        text = f"cannot use {exc.filename}: {exc.strerror or exc}. Check the path and its permissions."
+    elif isinstance(exc, MemoryError):
+        text = "out of memory; use a smaller batch_size, a smaller model or less data."
+    else:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        text = (f"{type(exc).__name__}: {message} (an error babysit did not expect here: check the input; "
+                "babysit --debug ... shows the traceback)")
+    return redact_text(text)
+
+
+def print_error(exc: BaseException) -> None:
+    """Print ``exc`` as one line on stderr (and its traceback with --debug)."""
+    if settings.debug:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        err_console.print(escape(redact_text(text)), highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(error_line(exc))}", highlight=False)
+
+
+RESUME_HINT = "progress saved; run the same command with --resume to continue."
 
 
 @contextmanager
-def friendly_errors() -> Iterator[None]:
-    """Print babysit's own errors as one line and exit 2; Ctrl-C exits 130."""
+def friendly_errors(interrupted: str = RESUME_HINT) -> Iterator[None]:
+    """Print every error as one line and exit 2 (bad input); Ctrl-C / SIGTERM print ``interrupted`` and exit 130."""
     try:
         yield
-    except BabysitError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except _PASS_THROUGH:
+        raise
     except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted:[/] progress saved; run the same command with --resume to continue.")
+        err_console.print(f"[yellow]interrupted:[/] {escape(interrupted)}", highlight=False)
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except Exception as exc:
+        print_error(exc)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+def print_findings_lines(findings: list[Any], print_fn: Callable[..., None] | None = None) -> None:
+    """Each finding on its own lines: severity and code, what was seen, what to try."""
+    print_fn = print_fn or console.print
+    styles = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+    for f in findings:
+        get = f.get if isinstance(f, dict) else lambda name, _f=f: getattr(_f, name, None)
+        severity, code = get("severity") or "info", get("code") or "?"
+        print_fn(f"[{styles.get(severity, '')}]{escape(str(severity))}[/] [bold]{escape(str(code))}[/]: "
+                 f"{escape(str(get('message') or ''))}", highlight=False)
+        if get("suggestion"):
+            print_fn(f"  [dim]try:[/] {escape(str(get('suggestion')))}", highlight=False)
 
 
 def _fmt(value: Any, spec: str) -> str:
@@ -60,6 +131,6 @@ def print_run_summary(history: History, print_fn: Callable[..., None] = console.
     if best is not None:
         print_fn(f"best validation accuracy [bold]{best['val_acc']:.4f}[/] at epoch {best['epoch']}")
     if history.status != "completed":
-        print_fn(f"[yellow]status: {history.status}[/] — {history.stop_reason}")
+        print_fn(f"[yellow]status: {escape(str(history.status))}[/] — {escape(str(history.stop_reason))}")
     if history.run_dir is not None:
-        print_fn(f"results in [bold]{history.run_dir}[/] (history.json, config.toml, checkpoints/)")
+        print_fn(f"results in [bold]{escape(str(history.run_dir))}[/] (history.json, config.toml, checkpoints/)")

@@ -49,7 +49,7 @@ def demo_command(
 
     started = time.perf_counter()
     raw = {**copy.deepcopy(DEMO_CONFIG), "runs_dir": str(runs_dir)}
-    with friendly_errors():
+    with friendly_errors(interrupted="run babysit demo again to start over."):
         console.rule("[bold]babysit demo[/]: the CS231n learning process on 1,797 real handwritten digits")
         cfg = config_from_dict(raw, source="demo")
         sections = {"gradcheck": _stage_gradcheck(cfg), "sanity": _stage_sanity(cfg)}

@@ -1,4 +1,8 @@
-"""``babysit train CONFIG``: train the run a TOML config describes."""
+"""``babysit train CONFIG``: train the run a TOML config describes.
+
+Exit codes: 0 the run completed and its diagnosis found no error; 1 it diverged, stopped early or the diagnosis
+found an error (each finding is printed: code, what was seen, what to try); 2 bad input; 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,14 @@ from pathlib import Path
 
 import typer
 
-from babysit.cli._common import EXIT_OK, EXIT_PROBLEM, console, friendly_errors, print_run_summary
+from babysit.cli._common import (
+    EXIT_OK,
+    EXIT_PROBLEM,
+    console,
+    friendly_errors,
+    print_findings_lines,
+    print_run_summary,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -35,4 +46,9 @@ def train_command(
         cfg = load_config(config, overrides)
         history = train_from_config(cfg, resume=resume, overwrite=overwrite, progress=progress)
     print_run_summary(history, console.print)
-    raise typer.Exit(EXIT_OK if history.status == "completed" else EXIT_PROBLEM)
+    findings = [f for f in history.findings if isinstance(f, dict) and f.get("severity") in ("error", "warning")]
+    if findings:
+        console.print("[bold]diagnosis[/] (babysit diagnose prints it again; the report shows it with the plots):")
+        print_findings_lines(findings)
+    errors = any(f.get("severity") == "error" for f in findings)
+    raise typer.Exit(EXIT_OK if history.status == "completed" and not errors else EXIT_PROBLEM)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
@@ -18,7 +19,62 @@ from babysit.data.preprocess import apply_normalization, fit_normalization
 from babysit.data.split import check_fractions, stratified_split
 from babysit.errors import DataError
 
-__all__ = ["from_arrays", "from_pool"]
+__all__ = ["check_classes", "from_arrays", "from_pool"]
+
+log = logging.getLogger("babysit")
+
+
+def _ranges(labels: list[int]) -> str:
+    """``[3, 4, 5, 6, 9]`` -> ``"3-6, 9"``."""
+    parts: list[str] = []
+    start = prev = None
+    for label in [*labels, None]:
+        if start is not None and (label is None or label != prev + 1):
+            parts.append(str(start) if start == prev else f"{start}-{prev}")
+            start = None
+        if label is not None and start is None:
+            start = label
+        prev = label
+    return ", ".join(parts)
+
+
+def check_classes(
+    labels: dict[str, torch.Tensor], num_classes: int, *, inferred: bool, where: str = "the data"
+) -> None:
+    """The classes a classifier will be given must be there: at least two in the training split; with
+    ``num_classes`` inferred (max label + 1), no class missing from every split (one stray label 7 in a 3-class
+    table would silently make an 8-class model); a class without training examples is a warning.
+
+    Raises:
+        DataError: one class only, or inferred classes that never occur (naming them and the fix).
+    """
+    train = labels["train"]
+    present_train = sorted(int(c) for c in torch.unique(train))
+    if num_classes < 2 or len(present_train) < 2:
+        only = present_train[0] if present_train else None
+        raise DataError(
+            f"{where} has a single class (every training label is {only}); a classifier needs at least two. "
+            "Check the label column (or the split), or use data with two or more classes."
+        )
+    counts = sum(torch.bincount(y, minlength=num_classes) for y in labels.values())
+    absent = [c for c in range(num_classes) if int(counts[c]) == 0]
+    if inferred and absent:
+        top, many, n = num_classes - 1, len(absent) > 1, int(counts[num_classes - 1])
+        raise DataError(
+            f"{where}: label{'s' if many else ''} {_ranges(absent)} never occur{'' if many else 's'}, but label "
+            f"{top} does ({n} example{'s' if n != 1 else ''}); with the "
+            f"number of classes inferred as max label + 1 = {num_classes}, the model would get {num_classes} outputs. "
+            f"Fix the stray label {top}, or set num_classes={num_classes} (config: data.num_classes = {num_classes}) "
+            "if those classes really have no examples."
+        )
+    train_counts = torch.bincount(train, minlength=num_classes)
+    missing = [c for c in range(num_classes) if int(train_counts[c]) == 0]
+    if missing:
+        log.warning(
+            "%s: class%s %s %s no training example; the model can never learn to predict %s. Add examples, or "
+            "check num_classes (%d).", where, "es" if len(missing) > 1 else "", _ranges(missing),
+            "have" if len(missing) > 1 else "has", "them" if len(missing) > 1 else "it", num_classes,
+        )
 
 
 def _both_or_neither(X: Any, y: Any, split: str) -> None:
@@ -91,6 +147,7 @@ def from_arrays(
         raise DataError(f"num_classes must be a positive int, got num_classes={num_classes!r}.")
     for split, (_, y) in splits.items():
         check_label_range(y, split, k, inferred=inferred)
+    check_classes({split: y for split, (_, y) in splits.items()}, k, inferred=inferred, where=f"the data {name!r}")
     stats = fit_normalization(Xtr, normalize)
     out: dict[str, torch.Tensor] = {}
     for split, (X, y) in splits.items():

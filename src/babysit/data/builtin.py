@@ -15,7 +15,8 @@ __all__ = ["load_digits", "load_spiral", "make_spiral"]
 
 
 def load_digits(
-    *, normalize: str = "standardize", seed: int = 0, val_fraction: float = 0.2, test_fraction: float = 0.2
+    *, normalize: str = "standardize", seed: int = 0, val_fraction: float = 0.2, test_fraction: float = 0.2,
+    num_classes: int | None = None,
 ) -> DataBundle:
     """Load scikit-learn's 1,797 8x8 handwritten digits as a stratified, seeded three-way split.
 
@@ -28,6 +29,9 @@ def load_digits(
         >>> b.input_shape, b.num_classes, sum(b.summary()[s] for s in ("train", "val", "test"))
         ((1, 8, 8), 10, 1797)
     """
+    if num_classes is not None and num_classes != 10:
+        raise DataError(f"digits has 10 classes (0-9), but num_classes={num_classes!r} was asked for; remove "
+                        "data.num_classes (or set it to 10).")
     from sklearn.datasets import load_digits as _sk_digits  # deferred: sklearn is slow to import
 
     raw = _sk_digits()
@@ -86,18 +90,27 @@ def make_spiral(
 def load_spiral(
     *,
     points_per_class: int = 100,
-    classes: int = 3,
+    classes: int | None = None,
     noise: float = 0.2,
     normalize: str = "standardize",
     seed: int = 0,
     val_fraction: float = 0.2,
     test_fraction: float = 0.2,
+    num_classes: int | None = None,
 ) -> DataBundle:
     """Generate the spiral with ``seed`` and split it, stratified, with the same seed.
 
     The notes train on all 300 points; here a share is held out so validation accuracy can be
-    watched. The data is already centred, so standardization mostly rescales it.
+    watched. The data is already centred, so standardization mostly rescales it. ``classes`` (the arms,
+    default 3) and ``num_classes`` are the same number: give either.
     """
+    if classes is not None and num_classes is not None and classes != num_classes:
+        raise DataError(f"the spiral's classes={classes!r} and num_classes={num_classes!r} disagree: each arm is "
+                        "one class; give one of them.")
+    classes = classes if classes is not None else num_classes if num_classes is not None else 3
+    if isinstance(classes, int) and not isinstance(classes, bool) and classes < 2:
+        raise DataError(f"a spiral needs at least 2 arms (classes), got classes={classes!r}: one class leaves "
+                        "nothing to classify.")
     X, y = make_spiral(points_per_class, classes, noise, seed)
     return from_pool(
         X,

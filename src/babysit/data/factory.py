@@ -114,6 +114,9 @@ def load_factory(
     name = ref.rpartition(":")[2]
     options: dict[str, Any] = {"num_classes": num_classes, "normalize": normalize, "seed": seed, "name": name}
     if isinstance(out, DataBundle):
+        if num_classes is not None and out.num_classes != num_classes:
+            raise DataError(f"data factory {ref!r} returned a DataBundle with num_classes={out.num_classes}, but "
+                            f"num_classes={num_classes} was asked for (data.num_classes); make them agree.")
         return out
     if isinstance(out, Mapping):
         return from_mapping(out, f"the dict from data factory {ref!r}", **options)

@@ -20,7 +20,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from babysit.hpsearch import space as space
-from babysit.hpsearch._errors import SearchError
+from babysit.hpsearch._errors import SearchError, SearchInterrupted, UntrustedStudyError
 from babysit.hpsearch._stages import STRATEGIES, Stage
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time these load on first use (__getattr__)
@@ -36,10 +36,12 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time these load on 
 __all__ = [
     "STRATEGIES",
     "SearchError",
+    "SearchInterrupted",
     "SearchResult",
     "SearchTrial",
     "Stage",
     "TrialRecord",
+    "UntrustedStudyError",
     "WorkerSpec",
     "evaluate_ensemble",
     "join_search",

@@ -8,7 +8,7 @@ and re-queued with the same parameters: the copy takes its place, its lost epoch
 
 The study's user attributes hold the plan the master publishes:
 ``babysit:spec`` (the search as asked), ``babysit:stages`` (one dict per published stage),
-``babysit:done`` and ``babysit:error``.
+``babysit:done``, ``babysit:error`` and ``babysit:interrupted``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 from optuna.trial import TrialState
 
 SPEC, STAGES, DONE, ERROR = "babysit:spec", "babysit:stages", "babysit:done", "babysit:error"
+INTERRUPTED = "babysit:interrupted"  # set by a master stopped by Ctrl-C / SIGTERM (when), cleared on resume
 RESULT = "result"  # a finished trial's user attribute: {"outcome", "epochs_run", "best_val_acc", ...}
 # A promoted trial that continues a shorter one carries ``continues`` (that trial's number) and ``start_epoch``
 # (the epochs it inherits) from the moment it is queued, so the stage's budget counts only its new epochs.

@@ -3,6 +3,10 @@
 Processes are spawned (not forked): a forked copy of a process that already runs torch's thread pools can
 hang. A worker that dies (killed, out of memory) loses only its trial: its heartbeat stops, the master
 fails the trial and Optuna re-queues it; a new worker takes the dead one's place.
+
+Workers are started with SIGINT ignored (inherited through ``exec``, so from their first instruction): Ctrl-C at
+a terminal reaches every process of the group, and only the master acts on it; it stops the workers with
+SIGTERM, on which each marks its trial ``interrupted`` and exits quietly.
 """
 
 from __future__ import annotations
@@ -11,6 +15,9 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
+import threading
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -24,9 +31,13 @@ JOIN_S = 30.0  # how long stop() waits for workers to finish on their own before
 class LocalWorkers:
     """A fixed number of spawned worker processes sharing one study."""
 
-    def __init__(self, n: int, spec: WorkerSpec, *, max_restarts: int | None = None) -> None:
+    def __init__(
+        self, n: int, spec: WorkerSpec, *, max_restarts: int | None = None,
+        on_start: Callable[[str], None] | None = None,
+    ) -> None:
         self.n = n
         self.spec = spec
+        self.on_start = on_start  # told each worker's host:pid as it starts
         self.max_restarts = 3 * n if max_restarts is None else max_restarts
         self.restarts = 0
         self._ctx = multiprocessing.get_context("spawn")
@@ -47,7 +58,15 @@ class LocalWorkers:
             args=(replace(self.spec, index=index + self.n * self.restarts, parent_pid=os.getpid()),),
             name=f"babysit-worker-{index}", daemon=False,
         )
-        process.start()
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        try:
+            process.start()  # the child inherits SIGINT ignored
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+        if self.on_start is not None:
+            self.on_start(f"{socket.gethostname()}:{process.pid}")
         return process
 
     def check(self, *, done: bool) -> None:
@@ -87,7 +106,7 @@ class LocalWorkers:
                 process.join(timeout=JOIN_S)
         for process in self._procs:
             if process.is_alive():
-                process.terminate()  # SIGTERM: fit saves and the trial is marked interrupted
+                process.terminate()  # SIGTERM: the worker marks its trial interrupted and exits with 130
         for process in self._procs:
             process.join(timeout=10)
             if process.is_alive():

@@ -6,6 +6,12 @@ other machines with ``babysit search CONFIG --worker --storage postgresql://...`
 is complete, checks the best values against the range edges (lecture H4) and derives the next stage's
 ranges (lecture H5). A search folder resumes where it stopped: finished stages and trials are kept, a
 trial that was running is run again.
+
+Ctrl-C and SIGTERM stop a search the way they stop ``fit``: the master stops its worker processes (SIGTERM; they
+ignore the terminal's SIGINT), marks the trials they were running ``interrupted`` (not failed), rewrites
+``search.json`` with status ``interrupted`` and raises :class:`SearchInterrupted` (a KeyboardInterrupt). Running
+the same search again resumes it and runs the interrupted trials again. Stage changes in the study are made with
+interrupts held, so an interrupt never leaves half a stage published.
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
+import threading
 import time
-from collections.abc import Mapping, Sequence
-from contextlib import suppress
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,7 +34,7 @@ import optuna
 from babysit.errors import ConfigError
 from babysit.findings import Finding
 from babysit.hpsearch import _ledger
-from babysit.hpsearch._errors import SearchError
+from babysit.hpsearch._errors import SearchError, SearchInterrupted
 from babysit.hpsearch._objective import ConfigObjective
 from babysit.hpsearch._pool import LocalWorkers
 from babysit.hpsearch._progress import SearchProgress
@@ -48,14 +56,15 @@ from babysit.hpsearch._storage import (
     display_url,
     fail_stale_trials,
     make_storage,
-    normalize_url,
     requeue,
+    resolve_url,
 )
 from babysit.hpsearch._view import grid_points, inside
-from babysit.hpsearch._worker import WorkerSpec, runnable, work
+from babysit.hpsearch._worker import WorkerSpec, mark_interrupted, published_stages, runnable, work, worker_id
 from babysit.hpsearch.results import SEARCH_FILE, SearchResult, best_record, records_from_study, top_records
 from babysit.hpsearch.space import Param, Range, space_from_dict, space_to_dict
 from babysit.hpsearch.status import write_pointer
+from babysit.train._interrupt import interrupts_deferred, raise_if_interrupted, sigterm_as_interrupt
 
 log = logging.getLogger("babysit")
 POLL_S = 0.25  # waiting for workers elsewhere while this process has no trial to run
@@ -146,6 +155,7 @@ class _Job:
     heartbeat_interval: int
     spec: dict[str, Any] = field(default_factory=dict)
     states: TrialStates = field(default_factory=lambda: TrialStates(None, memory=True))
+    pool_ids: set[str] = field(default_factory=set)  # host:pid of this master and its worker processes
 
     @classmethod
     def build(cls, objective: Any, space: Mapping[str, Any] | None, **kw: Any) -> _Job:
@@ -180,7 +190,7 @@ class _Job:
         folder = None if folder is None else Path(folder)
         url = None
         if not in_memory and (storage or folder):
-            url = normalize_url(storage) if storage else default_url(folder)  # type: ignore[arg-type]
+            url = resolve_url(storage) if storage else default_url(folder)  # type: ignore[arg-type]
         if workers > 1 and not isinstance(objective, ConfigObjective):
             check_picklable(objective)
         job = cls(
@@ -198,30 +208,66 @@ class _Job:
 
     # --- running ---------------------------------------------------------------------------------------------
     def run(self, *, overwrite: bool, ensemble: int, progress: bool | None) -> SearchResult:
-        with quiet_optuna():
-            storage = make_storage(self.url, heartbeat_interval=self.heartbeat_interval)
-            if overwrite:
-                self._clear(storage)
-            study = optuna.create_study(
-                storage=storage, study_name=self.study_name, direction="maximize", load_if_exists=True
-            )
-            self._adopt(study)
-            if self.search_dir is not None:
-                write_pointer(self.search_dir, self.study_name, self.url)
-            if not study.user_attrs.get(_ledger.DONE):
-                log.info("search %r: %s in %s", self.study_name, self.strategy, self.search_dir or "memory")
-                with SearchProgress(progress, self.plan) as bar:
-                    self._drive(study, storage, bar)
-            result = self._result(study)
+        self.pool_ids = {worker_id()}
+        with quiet_optuna(), sigterm_as_interrupt():  # SIGTERM stops the search like Ctrl-C
+            storage = None
+            try:
+                storage = make_storage(self.url, heartbeat_interval=self.heartbeat_interval)
+                if overwrite:
+                    self._clear(storage)
+                study = optuna.create_study(
+                    storage=storage, study_name=self.study_name, direction="maximize", load_if_exists=True
+                )
+                self._adopt(study)
+                if self.search_dir is not None:
+                    write_pointer(self.search_dir, self.study_name, self.url)
+                if not study.user_attrs.get(_ledger.DONE):
+                    log.info("search %r: %s in %s", self.study_name, self.strategy, self.search_dir or "memory")
+                    with SearchProgress(progress, self.plan) as bar:
+                        self._drive(study, storage, bar)
+                result = self._result(study)
+            except SearchInterrupted:
+                raise
+            except KeyboardInterrupt as exc:
+                raise self._interrupted(storage, exc) from None
         if self.search_dir is not None:
             result.save()
         if ensemble:
             from babysit.hpsearch.ensemble import evaluate_ensemble
 
-            result.ensemble = evaluate_ensemble(result, ensemble)
+            result.ensemble = evaluate_ensemble(result, ensemble, objective=self.objective, space=self.user_space)
             if self.search_dir is not None:
                 result.save()
         return result
+
+    def _interrupted(self, storage: Any, exc: BaseException) -> SearchInterrupted:
+        """After Ctrl-C / SIGTERM (the workers are stopped already): mark the trials this master's processes were
+        running ``interrupted``, note the interrupt in the study, rewrite search.json; further interrupts wait."""
+        with _signals_ignored():
+            why = "SIGTERM" if str(exc).startswith("received signal SIGTERM") else "Ctrl-C"
+            result = None
+            try:
+                if self.url is not None:  # a fresh connection: the interrupt may have cut one short mid-call
+                    _release(storage)  # ... and that one may still hold the SQLite write lock
+                    storage = make_storage(self.url, heartbeat_interval=self.heartbeat_interval)
+                if storage is not None:
+                    marked = mark_interrupted(storage, self.study_name, self.pool_ids)
+                    study = optuna.load_study(study_name=self.study_name, storage=storage)
+                    study.set_user_attr(_ledger.INTERRUPTED, _now())
+                    result = self._result(study, done=False)
+                    result.status = "interrupted"
+                    if self.search_dir is not None:
+                        result.save()
+                    log.debug("interrupted; trials marked interrupted: %s", marked)
+            except Exception as error:  # the clean-up must not hide the interrupt; resuming still works
+                log.warning("while stopping the search: %s: %s", type(error).__name__, error)
+        done = 0 if result is None else sum(t.state == "complete" for t in result.trials)
+        where = f" in {self.search_dir}" if self.search_dir is not None else ""
+        return SearchInterrupted(
+            f"search {self.study_name!r} interrupted by {why}: {done} completed trials kept{where}; running trials "
+            "were marked interrupted and run again when the same search is started again.",
+            result=result, search_dir=self.search_dir,
+        )
 
     def _clear(self, storage: Any) -> None:
         with suppress(KeyError):
@@ -247,7 +293,13 @@ class _Job:
             )
         if study.user_attrs.get(_ledger.ERROR):
             study.set_user_attr(_ledger.ERROR, None)
+        if study.user_attrs.get(_ledger.INTERRUPTED):
+            study.set_user_attr(_ledger.INTERRUPTED, None)
         log.info("resuming search %r (%d trials so far)", self.study_name, len(study.trials))
+
+    def _published(self, study: Any) -> list[dict[str, Any]]:
+        """The stages in the study, checked against the declared space before any is used (``_trust``)."""
+        return published_stages(study.user_attrs, self.user_space)
 
     def _drive(self, study: Any, storage: Any, bar: SearchProgress) -> None:
         worker = WorkerSpec(
@@ -255,31 +307,37 @@ class _Job:
             search_dir=None if self.search_dir is None else str(self.search_dir.resolve()), seed=self.seed,
             heartbeat_interval=self.heartbeat_interval, parallel=self.workers > 1,
             threads=max(1, (os.cpu_count() or 1) // self.workers) if self.workers > 1 else None,
-            states=self.states,
+            states=self.states, space=space_to_dict(self.user_space),
         )
-        pool = LocalWorkers(self.workers, worker) if self.workers > 1 else None
+        pool = LocalWorkers(self.workers, worker, on_start=self.pool_ids.add) if self.workers > 1 else None
         try:
             for i, stage in enumerate(self.plan):
-                published = study.user_attrs.get(_ledger.STAGES) or []
+                published = self._published(study)
                 if i < len(published) and published[i]["status"] == "done":
                     continue
                 if i < len(published):
                     current = published[i]
                     self._requeue_interrupted(study, current["index"])
                 else:
-                    current = self._publish(study, i, stage, published)
+                    with interrupts_deferred():  # queued trials and the published stage go in together
+                        current = self._publish(study, i, stage, published)
                 bar.start_stage(current)
                 if pool is None:
                     self._fill_in_process(study, storage, worker, current, bar)
                 else:
                     self._fill_with_pool(study, pool, current, bar)
-                self._finish_stage(study, i)
-                if self.search_dir is not None:
-                    self._result(study, done=False).save()
+                with interrupts_deferred():
+                    self._finish_stage(study, i)
+                    if self.search_dir is not None:
+                        self._result(study, done=False).save()
             study.set_user_attr(_ledger.DONE, True)
-        finally:
-            if pool is not None:
-                pool.stop(wait=bool(study.user_attrs.get(_ledger.DONE)))
+        except BaseException:
+            if pool is not None:  # Ctrl-C, SIGTERM, a fatal error: the workers stop now, their trials marked
+                with _signals_ignored():
+                    pool.stop(wait=False)
+            raise
+        if pool is not None:
+            pool.stop(wait=True)
 
     def _publish(self, study: Any, i: int, stage: Stage, published: list[dict[str, Any]]) -> dict[str, Any]:
         space = self.user_space if i == 0 else space_from_dict(published[i - 1].get("next_space") or
@@ -359,7 +417,7 @@ class _Job:
         """Train the stage's trials here; then wait for trials that workers elsewhere still run."""
         while True:
             work(worker, storage=storage, in_process=True, on_trial=lambda: bar.update(study))
-            trials = self._check(study)
+            trials = self._check(study, stage)
             bar.update(study, trials)
             if _ledger.complete(trials, stage):
                 return
@@ -369,24 +427,28 @@ class _Job:
     def _fill_with_pool(self, study: Any, pool: LocalWorkers, stage: dict[str, Any], bar: SearchProgress) -> None:
         pool.start()
         while True:
-            trials = self._check(study)
+            trials = self._check(study, stage)
             bar.update(study, trials)
             if _ledger.complete(trials, stage):
                 return
             pool.check(done=bool(study.user_attrs.get(_ledger.DONE)))
             time.sleep(POOL_POLL_S)
 
-    def _check(self, study: Any) -> list[Any]:
-        """Fail and re-queue trials of dead workers; stop on a worker's fatal error."""
+    def _check(self, study: Any, stage: dict[str, Any] | None = None) -> list[Any]:
+        """Fail and re-queue trials of dead workers, queue again trials a stopped worker elsewhere left
+        interrupted; stop on a worker's fatal error."""
+        raise_if_interrupted()  # a Ctrl-C that a finalizer swallowed still stops the search
         fail_stale_trials(study)
         error = study.user_attrs.get(_ledger.ERROR)
         if error:
             raise SearchError(f"a worker stopped the search: {error}")
+        if stage is not None:
+            self._requeue_interrupted(study, stage["index"])
         return study.get_trials(deepcopy=False)
 
     def _finish_stage(self, study: Any, i: int) -> None:
         """Close a stage: its best trials, the boundary warning, the next stage's ranges."""
-        published = list(study.user_attrs.get(_ledger.STAGES) or [])
+        published = self._published(study)
         current = dict(published[i])
         trials = study.get_trials(deepcopy=False)
         records = [r for r in records_from_study(trials) if r.stage == current["index"]]
@@ -423,8 +485,8 @@ class _Job:
     def _result(self, study: Any, *, done: bool = True) -> SearchResult:
         trials = study.get_trials(deepcopy=False)
         records = records_from_study(trials)
-        stages = list(study.user_attrs.get(_ledger.STAGES) or [])
-        warnings = [Finding(**f) for s in stages for f in s.get("findings") or []]
+        stages = self._published(study)
+        warnings = [Finding(**f) for s in stages for f in s.get("findings") or [] if isinstance(f, dict)]
         best = best_record(records)
         best_config = None
         if best is not None and isinstance(self.objective, ConfigObjective):
@@ -457,3 +519,33 @@ def _caps(stage: Mapping[str, Any]) -> str:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _release(storage: Any) -> None:
+    """Close a storage's connections (rolling back what an interrupt left open), so a new one is not kept
+    waiting for a lock the old one holds."""
+    import gc
+
+    with suppress(Exception):
+        storage.remove_session()
+    with suppress(Exception):
+        storage.engine.dispose()
+    gc.collect()  # a connection an interrupt left between session and pool closes with its last reference
+
+
+@contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """While the master stops its workers and records the interrupt, more Ctrl-C / SIGTERM change nothing (the
+    search is stopping already); the handlers are put back afterwards. Main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: handler for sig, handler in previous.items() if handler is not None}
+    for sig in previous:
+        signal.signal(sig, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

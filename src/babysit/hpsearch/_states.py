@@ -71,4 +71,13 @@ class TrialStates:
             path.unlink(missing_ok=True)
 
     def _path(self, run_dir: str | None) -> Path | None:
-        return None if self.search_dir is None or run_dir is None else self.search_dir / run_dir / STATE_FILE
+        """The state file of a trial folder the study names: only ``trials/<name>`` inside the search folder."""
+        from babysit.hpsearch._errors import UntrustedStudyError
+        from babysit.hpsearch._trust import trial_folder
+
+        try:
+            folder = trial_folder(self.search_dir, run_dir)
+        except UntrustedStudyError as exc:
+            log.warning("%s", exc)
+            return None
+        return None if folder is None else folder / STATE_FILE

@@ -11,6 +11,12 @@ Optuna's RDB storage does the work; this module adds what several processes need
   intervals (its worker was killed) is marked failed and re-queued by Optuna's
   ``RetryHeartbeatStaleTrialCallback`` with the same parameters.
 - ``postgresql://`` URLs use psycopg 3 when psycopg2 is not installed.
+- Failing fast: a wrong password, an unknown user or database, an unknown host or a missing driver is a
+  :class:`~babysit.errors.StorageError` at once (a connection attempt gives up after ``CONNECT_TIMEOUT_S``);
+  only transient errors (a locked SQLite file, a dropped or refused connection) are retried, and every retry
+  of a connection is logged. No message shows a password (``display_url``, ``babysit._redact``).
+- ``read_only=True`` (``babysit search status``) opens an existing study without writing or creating anything:
+  SQLite in ``mode=ro``, PostgreSQL in read-only transactions, and no tables created.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import functools
 import importlib.util
 import logging
 import random
+import re
 import time
 import warnings
 from collections.abc import Callable
@@ -28,16 +35,39 @@ from typing import Any
 import optuna
 from optuna.storages import RDBStorage
 
+from babysit._redact import expand_env, redact_text, redact_url
+from babysit.errors import StorageError
+
 log = logging.getLogger("babysit")
 
 STUDY_FILE = "study.db"
 BUSY_TIMEOUT_S = 30.0  # SQLite waits this long for a lock before giving up on one attempt
 RETRIES = 30  # then a storage call is retried this many times, with backoff up to MAX_BACKOFF_S
 MAX_BACKOFF_S = 2.0
+CONNECT_TIMEOUT_S = 4  # one attempt to reach a database server
+CONNECT_BUDGET_S = 5.0  # opening a study: a refused connection is retried (visibly) this long, then an error
 HEARTBEAT_INTERVAL_S = 5  # a running trial's heartbeat; silent for 3 intervals = its worker died
 MAX_RETRY = 3  # a trial whose worker died is re-queued at most this often
-_TRANSIENT = ("database is locked", "database is busy", "database table is locked", "server closed",
-              "connection", "could not connect", "deadlock", "terminating connection")
+ENV_STORAGE = "BABYSIT_STORAGE"  # the CLI reads --storage from here: the URL stays out of the command line
+
+# What a database error means, from its message (psycopg, psycopg2, sqlite3): regular expressions, the first
+# kind with a match wins.
+_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("locked", ("database is locked", "database is busy", "database table is locked")),
+    ("auth", ("password authentication failed", "authentication failed", "no password supplied",
+              "password is required", r'(role|database|user) "[^"]*" does not exist', "pg_hba.conf",
+              "permission denied for database", "invalid authorization")),
+    ("host", ("could not translate host name", "failed to resolve host", "name or service not known",
+              "nodename nor servname", "temporary failure in name resolution", "no address associated")),
+    ("timeout", ("timeout expired", "timed out", "connection timeout")),
+    ("refused", ("connection refused", "no route to host", "network is unreachable", "is the server running")),
+    ("lost", ("server closed the connection", "terminating connection", "connection already closed",
+              "ssl syscall error", "connection reset", "broken pipe", "deadlock", "could not serialize",
+              "could not receive data", "connection to server", "eof detected", "lost connection")),
+    ("file", ("unable to open database file", "disk i/o error", "readonly database", "read-only",
+              "file is not a database", "database disk image is malformed")),
+)
+_TRANSIENT = {"locked", "lost"}  # retried during a search; "refused" and "timeout" only while opening it
 
 
 def default_url(search_dir: Path) -> str:
@@ -45,8 +75,15 @@ def default_url(search_dir: Path) -> str:
     return f"sqlite:///{(search_dir / STUDY_FILE).resolve()}"
 
 
+def resolve_url(storage: str) -> str:
+    """A storage as given (a URL, ``${VAR}`` / ``env:VAR`` naming one in the environment) -> the URL to open."""
+    url = expand_env(storage, what="the study's storage")
+    return normalize_url(url or "")
+
+
 def normalize_url(url: str) -> str:
     """Use psycopg 3 for ``postgresql://`` when psycopg2 is missing (SQLAlchemy's default driver)."""
+    url = expand_env(url, what="the study's storage") or ""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
             has_psycopg2 = importlib.util.find_spec("psycopg2") is not None
@@ -56,40 +93,114 @@ def normalize_url(url: str) -> str:
 
 
 def display_url(url: str | None) -> str:
-    """The URL with its password hidden, for messages and files."""
-    if url is None:
-        return "in-memory"
-    try:
-        from sqlalchemy.engine import make_url
+    """The URL with its password hidden (every form: ``babysit._redact.redact_url``), for messages and files."""
+    return redact_url(url)
 
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy understands: show it as given
-        return url
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    node: BaseException | None = exc
+    while node is not None and node not in out:
+        out.append(node)
+        node = node.__cause__ or node.__context__
+    return out
+
+
+def error_kind(exc: BaseException) -> str | None:
+    """``locked``, ``auth``, ``host``, ``timeout``, ``refused``, ``lost``, ``file``, ``driver``, ``url`` or None."""
+    import sqlalchemy.exc
+
+    for node in _chain(exc):
+        if isinstance(node, ModuleNotFoundError):
+            return "driver"
+        if isinstance(node, (sqlalchemy.exc.NoSuchModuleError, sqlalchemy.exc.ArgumentError)) or (
+                isinstance(node, ValueError) and "invalid literal for int" in str(node)):
+            return "url"
+        if isinstance(node, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)) or \
+                type(node).__module__.split(".")[0] in ("psycopg", "psycopg2", "sqlite3"):
+            text = str(node).lower()
+            for kind, patterns in _KINDS:
+                if any(re.search(pattern, text) for pattern in patterns):
+                    return kind
+            return "other"
+    return None
 
 
 def _is_transient(exc: BaseException) -> bool:
+    return error_kind(exc) in _TRANSIENT
+
+
+def _reason(exc: BaseException) -> str:
+    """The database's own words, first line, without SQLAlchemy's wrapping and with no secret."""
     import sqlalchemy.exc
 
-    chain: BaseException | None = exc
-    while chain is not None:
-        if isinstance(chain, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)):
-            text = str(chain).lower()
-            return any(word in text for word in _TRANSIENT)
-        chain = chain.__cause__ or chain.__context__
-    return False
+    for node in _chain(exc):
+        if isinstance(node, (sqlalchemy.exc.DBAPIError,)) and node.orig is not None:
+            text = str(node.orig)
+            break
+        if type(node).__module__.split(".")[0] in ("psycopg", "psycopg2", "sqlite3"):
+            text = str(node)
+            break
+    else:
+        text = str(exc)
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("(Background")]
+    return redact_text(lines[0] if lines else type(exc).__name__)
 
 
-def _retrying(method: Callable[..., Any]) -> Callable[..., Any]:
+def storage_error(exc: BaseException, url: str | None) -> StorageError:
+    """The one-line error for a storage failure: what the database said, and what to do about it."""
+    where = display_url(url)
+    kind = error_kind(exc)
+    reason = _reason(exc)
+    if kind == "auth":
+        return StorageError(f"cannot log in to the study database {where}: {reason}. Check the user name, password "
+                            "and database name in the URL (keep the password out of files and command lines with "
+                            f"--storage '${{VAR}}' or the {ENV_STORAGE} environment variable).")
+    if kind == "host":
+        return StorageError(f"cannot find the study database's host in {where}: {reason}. Check the host name.")
+    if kind in ("refused", "timeout"):
+        return StorageError(f"no database server answers at {where}: {reason}. Check that the server runs and "
+                            "accepts connections from this machine (host, port, firewall).")
+    if kind == "driver":
+        return StorageError(f"the driver for {where} is not installed ({reason}); for PostgreSQL: "
+                            "pip install 'babysit[postgres]'.")
+    if kind == "url":
+        return StorageError(f"{where} is not a storage URL SQLAlchemy can open ({reason}); write e.g. "
+                            "postgresql://user:password@host:5432/db or sqlite:////path/study.db.")
+    if kind == "file":
+        return StorageError(f"cannot open the study database {where}: {reason}. Check that the folder exists and "
+                            "that this user may read and write it.")
+    if kind == "locked":
+        return StorageError(f"the study database {where} stayed locked through {RETRIES} retries ({reason}); "
+                            "another process holds it: try again, or use PostgreSQL for many workers.")
+    return StorageError(f"the study database {where} failed: {reason}.")
+
+
+def _retrying(
+    method: Callable[..., Any], *, url: str | Callable[[Any], str | None] | None = None
+) -> Callable[..., Any]:
+    """Retry ``method`` while the database is locked or the connection dropped; a database error of a known kind
+    (a wrong password, an unknown host ...) becomes a StorageError at once. ``url`` (or ``url(self)`` of a
+    method) names the database in messages."""
+
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         for attempt in range(RETRIES + 1):
             try:
                 return method(*args, **kwargs)
             except Exception as exc:
-                if attempt == RETRIES or not _is_transient(exc):
+                kind = error_kind(exc)
+                if kind in (None, "other"):
                     raise
+                where = url(args[0]) if callable(url) and args else url if isinstance(url, str) else None
+                if kind not in _TRANSIENT or attempt == RETRIES:
+                    raise storage_error(exc, where) from exc
                 delay = min(MAX_BACKOFF_S, 0.05 * 2**attempt) * (0.5 + random.random())
-                log.debug("storage busy (%s); retry %d in %.2f s", type(exc).__name__, attempt + 1, delay)
+                visible = kind == "lost" or attempt >= 5  # a few lock waits are routine with many workers
+                (log.warning if visible else log.debug)(
+                    "study database %s: %s; retry %d of %d in %.1f s", display_url(where) if where else "",
+                    _reason(exc), attempt + 1, RETRIES, delay,
+                )
                 time.sleep(delay)
         raise AssertionError("unreachable")
 
@@ -110,8 +221,8 @@ class RetryingRDBStorage(RDBStorage):
         self._silent_since: dict[int, float] = {}
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        stale = _retrying(RDBStorage._get_stale_trial_ids)(self, study_id)
-        return stale + [t for t in _retrying(self._never_beaten)(study_id) if t not in stale]
+        stale = _retrying(RDBStorage._get_stale_trial_ids, url=_url_of)(self, study_id)
+        return stale + [t for t in _retrying(type(self)._never_beaten, url=_url_of)(self, study_id) if t not in stale]
 
     def _never_beaten(self, study_id: int) -> list[int]:
         from optuna.storages._rdb import models
@@ -132,6 +243,10 @@ class RetryingRDBStorage(RDBStorage):
         return [t for t, since in self._silent_since.items() if now - since > grace]
 
 
+def _url_of(storage: Any) -> str | None:
+    return getattr(storage, "url", None)
+
+
 for _name in (
     "create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr", "get_study_id_from_name",
     "get_study_name_from_id", "get_study_directions", "get_study_user_attrs", "get_study_system_attrs",
@@ -141,46 +256,111 @@ for _name in (
     "check_trial_is_updatable",
 ):
     if hasattr(RDBStorage, _name):
-        setattr(RetryingRDBStorage, _name, _retrying(getattr(RDBStorage, _name)))
+        setattr(RetryingRDBStorage, _name, _retrying(getattr(RDBStorage, _name), url=lambda self: _url_of(self)))
 
 
-def make_storage(url: str | None, *, heartbeat_interval: int = HEARTBEAT_INTERVAL_S) -> Any:
-    """An Optuna storage for ``url`` (None: in memory), hardened for several processes."""
+def make_storage(url: str | None, *, heartbeat_interval: int = HEARTBEAT_INTERVAL_S, read_only: bool = False) -> Any:
+    """An Optuna storage for ``url`` (None: in memory), hardened for several processes.
+
+    ``read_only``: open an existing study and change nothing (no folder, file or table is created).
+
+    Raises:
+        StorageError: the database cannot be reached or logged in to (within ``CONNECT_BUDGET_S``), or, read-only,
+            holds no study.
+    """
     if url is None:
         return optuna.storages.InMemoryStorage()
     url = normalize_url(url)
     sqlite = url.startswith("sqlite")
-    engine_kwargs: dict[str, Any] = (
-        {"connect_args": {"timeout": BUSY_TIMEOUT_S}} if sqlite else {"pool_pre_ping": True}
-    )
+    engine_kwargs: dict[str, Any]
     if sqlite:
-        Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if read_only:
+            if not path or not Path(path).is_file():
+                raise StorageError(f"no study database at {path or url}.")
+            url = f"sqlite:///file:{path}?mode=ro&uri=true"
+        elif path:
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create the folder of the study database {path}: {exc.strerror}.") from None
+        engine_kwargs = {"connect_args": {"timeout": BUSY_TIMEOUT_S}}
+    else:
+        connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_S}
+        if read_only:
+            connect_args["options"] = "-c default_transaction_read_only=on"
+        engine_kwargs = {"pool_pre_ping": True, "connect_args": connect_args}
+    if read_only:
+        _check_study_tables(url, engine_kwargs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
         storage = _retry_create(lambda: RetryingRDBStorage(
             url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
             grace_period=3 * heartbeat_interval, heartbeat_stale_trial_callback=callback,
-        ))
+            skip_table_creation=read_only,
+        ), url)
     if sqlite:
-        _begin_immediate(storage.engine)
+        _sqlite_hooks(storage.engine, write=not read_only)
     return storage
 
 
-def _retry_create(build: Callable[[], Any]) -> Any:
+def _check_study_tables(url: str, engine_kwargs: dict[str, Any]) -> None:
+    """Read-only: the database must already hold Optuna's tables (RDBStorage would create them)."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url, **engine_kwargs)
+    try:
+        def tables() -> bool:
+            return sqlalchemy.inspect(engine).has_table("studies")
+
+        if not _connecting(tables, url)():
+            raise StorageError(f"{display_url(url)} holds no study (no Optuna tables); check the URL.")
+    finally:
+        engine.dispose()
+
+
+def _connecting(build: Callable[[], Any], url: str) -> Callable[[], Any]:
+    """``build`` retried while a server refuses connections or times out, for ``CONNECT_BUDGET_S`` at most (each
+    retry logged); locks and dropped connections as in ``_retrying``; anything else a StorageError at once."""
+
+    def attempt() -> Any:
+        started = time.monotonic()
+        tries = 0
+        while True:
+            try:
+                return _retrying(build, url=url)()
+            except StorageError as exc:
+                kind = error_kind(exc.__cause__) if exc.__cause__ is not None else None
+                tries += 1
+                left = CONNECT_BUDGET_S - (time.monotonic() - started)
+                if kind not in ("refused",) or left <= 0.5:
+                    raise
+                delay = min(1.0, left - 0.5)
+                log.warning("study database %s: %s; retry %d in %.1f s", display_url(url),
+                            _reason(exc.__cause__), tries, delay)  # type: ignore[arg-type]
+                time.sleep(delay)
+
+    return attempt
+
+
+def _retry_create(build: Callable[[], Any], url: str | None = None) -> Any:
     """Creating the tables can meet another process doing the same: retry while it is transient."""
     for attempt in range(RETRIES):
         try:
-            return _retrying(build)()
+            return _connecting(build, url or "")()
+        except StorageError:
+            raise
         except Exception as exc:  # "table ... already exists": the other process won; next time they exist
             if "already exists" not in str(exc) or attempt == RETRIES - 1:
-                raise
+                raise storage_error(exc, url) from exc
             time.sleep(0.1 * (1 + random.random()))
     raise AssertionError("unreachable")
 
 
-def _begin_immediate(engine: Any) -> None:
-    """Make every SQLite transaction take the write lock up front, waiting ``BUSY_TIMEOUT_S`` for it."""
+def _sqlite_hooks(engine: Any, *, write: bool) -> None:
+    """Every SQLite connection waits ``BUSY_TIMEOUT_S`` for a lock; a writing one also takes the write lock up
+    front (``BEGIN IMMEDIATE``) and keeps the file in WAL mode."""
     from sqlalchemy import event
 
     @event.listens_for(engine, "connect")
@@ -188,13 +368,15 @@ def _begin_immediate(engine: Any) -> None:
         dbapi_connection.isolation_level = None  # pysqlite must not emit its own BEGIN
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        cursor.execute("PRAGMA journal_mode = WAL")  # readers do not wait for the writer; 2-3x faster commits
-        cursor.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: a killed process loses nothing
+        if write:
+            cursor.execute("PRAGMA journal_mode = WAL")  # readers do not wait for the writer; 2-3x faster commits
+            cursor.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: a killed process loses nothing
         cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if write:
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     engine.dispose()  # connections opened while creating the tables lack the hooks
 

@@ -145,7 +145,10 @@ def make_sampler(
             return optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup)
         if name == "grid":
             return optuna.samplers.GridSampler(grid_points(space, trials), seed=seed)
-    raise ValueError(f"unknown sampler {name!r}")
+    from babysit._names import unknown_name
+    from babysit.errors import ConfigError
+
+    raise ConfigError(unknown_name("sampler", str(name), ("random", "tpe", "gp", "grid")))
 
 
 def grid_points(space: Mapping[str, Param], trials: int | None) -> dict[str, list[Any]]:

@@ -4,7 +4,7 @@ Workers never plan. They read the stage the master published in the study, run o
 through ``study.optimize(n_trials=1)`` (so Optuna's heartbeat runs while a trial trains), and wait when
 the stage is full until the master publishes the next stage or says the search is done. Each trial's
 folder is renamed at the end to hold its validation accuracy: ``trials/0042_val0.9751/`` (plus
-``_pruned`` or ``_diverged``), with ``history.json`` (its statistics) and ``checkpoints/best.pt`` inside.
+``_pruned`` or ``_diverged``), with ``history.jsonl`` (its statistics) and ``checkpoints/best.pt`` inside.
 """
 
 from __future__ import annotations
@@ -12,24 +12,28 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
 
+from babysit._redact import redact_text
 from babysit.errors import BabysitError
 from babysit.hpsearch import _ledger
-from babysit.hpsearch._errors import SearchError
+from babysit.hpsearch._errors import SearchError, UntrustedStudyError
 from babysit.hpsearch._objective import SearchTrial
 from babysit.hpsearch._states import TrialStates
 from babysit.hpsearch._storage import HEARTBEAT_INTERVAL_S, make_storage
+from babysit.hpsearch._trust import check_params, check_stage
 from babysit.hpsearch._view import StageSampler, make_pruner, make_sampler
-from babysit.hpsearch.space import space_from_dict
+from babysit.hpsearch.space import Param, space_from_dict
 
 log = logging.getLogger("babysit")
 MAX_FAILURES = 3  # this many failed trials in a row (errors, not dead workers) stop the search
@@ -52,10 +56,29 @@ class WorkerSpec:
     poll_s: float = 0.25
     parallel: bool = False  # other workers share the study (TPE then uses constant liar)
     states: TrialStates | None = None  # what trials keep for those that continue them (default: by search_dir)
+    # the space the search declares (space_to_dict form): what this worker accepts from the study (_trust);
+    # None only for a callable objective joined without one (its parameters are still checked to be data)
+    space: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.states is None:
             self.states = TrialStates(self.search_dir)
+
+    @property
+    def declared(self) -> dict[str, Param] | None:
+        return None if self.space is None else space_from_dict(self.space)
+
+
+def published_stages(attrs: Mapping[str, Any], declared: Mapping[str, Param] | None) -> list[dict[str, Any]]:
+    """The stages the study holds, each checked against the declared space (``_trust``) before anything uses it.
+
+    Raises:
+        UntrustedStudyError: a stage names what the search did not declare.
+    """
+    stages = attrs.get(_ledger.STAGES) or []
+    if not isinstance(stages, list):
+        raise UntrustedStudyError(f"the study's stages are a {type(stages).__name__}, not a list; refusing them.")
+    return [check_stage(s, declared) for s in stages]
 
 
 def worker_id() -> str:
@@ -80,7 +103,18 @@ class _Runner:
         self.last_outcome, self.last_error = "failed", None
         try:
             return self._run(ot)
-        except (_Surplus, optuna.TrialPruned, KeyboardInterrupt):
+        except (_Surplus, optuna.TrialPruned):
+            raise
+        except KeyboardInterrupt:
+            if self.last_outcome != "interrupted":  # before its objective ran: it runs again on resume too
+                self.last_outcome = "interrupted"
+                with suppress(Exception):
+                    ot.set_user_attr(_ledger.RESULT, {"outcome": "interrupted", "epochs_run": 0})
+            raise
+        except UntrustedStudyError as exc:  # the study was altered: stop this worker and the search
+            self.fatal = exc
+            self.last_error = str(exc)
+            log.error("trial %d refused: %s", ot.number, exc)
             raise
         except Exception as exc:
             if self.last_error is None:  # failed before the objective ran: a bug of the search itself
@@ -89,8 +123,11 @@ class _Runner:
             raise
 
     def _run(self, ot: Any) -> float:
-        index = ot.user_attrs["stage"]
-        stage = next(s for s in self.stages() if s["index"] == index)
+        index = ot.user_attrs.get("stage")
+        stage = next((s for s in self.stages() if s["index"] == index), None)
+        if stage is None:
+            raise UntrustedStudyError(f"trial {ot.number} belongs to stage {index!r}, which the study does not hold; "
+                                      "refusing it.")
         system_attrs = ot.storage.get_trial(ot._trial_id).system_attrs
         if "failed_trial" not in system_attrs:  # a re-queued trial takes the place of the one that died
             trials = ot.study.get_trials(deepcopy=False)
@@ -100,6 +137,7 @@ class _Runner:
                 raise _Surplus(f"stage {index} was full when trial {ot.number} started")
         ot.set_user_attr("worker", worker_id())
         params = {name: p.suggest(ot, name) for name, p in space_from_dict(stage["space"]).items()}
+        check_params(params, self.spec.declared, what=f"trial {ot.number}")  # before any config holds them
         folder = None if self.spec.search_dir is None else Path(self.spec.search_dir) / "trials" / f"{ot.number:04d}"
         parent, parent_state = self._parent(ot)
         keeper = None
@@ -108,7 +146,7 @@ class _Runner:
                 self.spec.states.put(ot.number, folder, state)  # type: ignore[union-attr]
         trial = SearchTrial(
             ot, params=params, stage=index, epochs=stage["epochs"], run_dir=folder, pruning=stage["pruner"] != "none",
-            continues=parent, parent_state=parent_state, start_epoch=int(ot.user_attrs.get("start_epoch", 0)),
+            continues=parent, parent_state=parent_state, start_epoch=_count(ot.user_attrs.get("start_epoch", 0)),
             keeper=keeper,
         )
         if trial.start_epoch != ot.user_attrs.get("start_epoch", 0):  # no state to continue: charged in full
@@ -117,7 +155,14 @@ class _Runner:
         try:
             value = self.spec.objective(params, trial)
         except KeyboardInterrupt:
-            self._finish(ot, trial, "interrupted", started)
+            self.last_outcome = "interrupted"
+            previous = signal.signal(signal.SIGTERM, signal.SIG_IGN) if _main_thread() else None
+            try:  # a second SIGTERM must not cut this record short; if it cannot be written, the master marks it
+                with suppress(Exception):
+                    self._finish(ot, trial, "interrupted", started)
+            finally:
+                if previous is not None:
+                    signal.signal(signal.SIGTERM, previous)
             raise
         except BabysitError as exc:
             self.fatal = exc
@@ -143,6 +188,7 @@ class _Runner:
         number = ot.user_attrs.get("continues")
         if number is None:
             return None, None
+        number = _count(number)
         parent = next((t for t in ot.study.get_trials(deepcopy=False) if t.number == number), None)
         run_dir = None if parent is None else _ledger.result_of(parent).get("run_dir")
         state = self.spec.states.get(number, run_dir)  # type: ignore[union-attr]
@@ -166,7 +212,7 @@ class _Runner:
         if best is not None and math.isfinite(best):
             attrs["best_val_acc"] = best
         if error is not None:
-            attrs["error"] = error[:2000]
+            attrs["error"] = redact_text(error)[:2000]  # the study is shared: no password goes into it
         folder = trial.run_dir
         if folder is not None and folder.is_dir() and outcome != "interrupted":
             named = folder.with_name(_folder_name(ot.number, best, outcome))
@@ -177,6 +223,19 @@ class _Runner:
         ot.set_user_attr(_ledger.RESULT, attrs)
 
 
+def _count(value: Any) -> int:
+    """A count read from the study (an epoch, a trial number): an integer >= 0, else refused."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise UntrustedStudyError(f"the study holds {value!r} where a count belongs; refusing it.")
+    return value
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
 def _folder_name(number: int, best: float | None, outcome: str) -> str:
     """``0042_val0.9751`` (+ ``_pruned`` / ``_diverged`` / ``_failed``): the lecture's accuracy in the name."""
     val = "nan" if best is None or not math.isfinite(best) else f"{best:.4f}"
@@ -184,8 +243,8 @@ def _folder_name(number: int, best: float | None, outcome: str) -> str:
     return f"{number:04d}_val{val}{suffix}"
 
 
-def current_stage(attrs: dict[str, Any]) -> dict[str, Any] | None:
-    stages = attrs.get(_ledger.STAGES) or []
+def current_stage(attrs: dict[str, Any], declared: Mapping[str, Param] | None = None) -> dict[str, Any] | None:
+    stages = published_stages(attrs, declared)
     return stages[-1] if stages and stages[-1].get("status") == "running" else None
 
 
@@ -210,8 +269,10 @@ def work(
     base = _wait_for_study(storage, spec)
     if base is None:
         return 0
+    declared = spec.declared
+    published_stages(base.user_attrs, declared)  # an altered study is refused before anything is imported
     _warm_up(spec.objective)
-    runner = _Runner(spec, lambda: base.user_attrs.get(_ledger.STAGES) or [])
+    runner = _Runner(spec, lambda: published_stages(base.user_attrs, declared))
     studies: dict[int, Any] = {}
     ran = failures = 0
     idle_since = time.monotonic()
@@ -219,7 +280,11 @@ def work(
         attrs = base.user_attrs
         if attrs.get(_ledger.ERROR) or attrs.get(_ledger.DONE) or _orphaned(spec):
             return ran
-        stage = current_stage(attrs)
+        try:
+            stage = current_stage(attrs, declared)
+        except UntrustedStudyError as exc:
+            base.set_user_attr(_ledger.ERROR, redact_text(exc))
+            raise
         if stage is None or not runnable(base.get_trials(deepcopy=False), stage):
             if in_process:
                 return ran
@@ -236,12 +301,12 @@ def work(
         study.optimize(runner, n_trials=1, catch=(Exception,), gc_after_trial=False)
         ran += 1
         if runner.fatal is not None:
-            base.set_user_attr(_ledger.ERROR, str(runner.fatal))
+            base.set_user_attr(_ledger.ERROR, redact_text(runner.fatal))
             raise runner.fatal
         failures = failures + 1 if runner.last_outcome == "failed" else 0
         if failures >= MAX_FAILURES:
             message = f"{failures} trials in a row failed; the last with {runner.last_error}"
-            base.set_user_attr(_ledger.ERROR, message)
+            base.set_user_attr(_ledger.ERROR, redact_text(message))
             raise SearchError(message + ". Fix the objective and run the same search again to resume.")
         if on_trial is not None:
             on_trial()
@@ -294,18 +359,52 @@ def _orphaned(spec: WorkerSpec) -> bool:
     return spec.parent_pid is not None and os.getppid() != spec.parent_pid
 
 
+def mark_interrupted(storage: Any, study_name: str, workers: Collection[str]) -> list[int]:
+    """Mark the running trials of ``workers`` (``host:pid``) interrupted: failed in Optuna's terms, ``interrupted``
+    in babysit's, so that a resumed search runs them again. Returns their numbers."""
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    marked = []
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if t.user_attrs.get("worker") not in workers:
+            continue
+        result = {"epochs_run": len(t.intermediate_values), **_ledger.result_of(t), "outcome": "interrupted"}
+        storage.set_trial_user_attr(t._trial_id, _ledger.RESULT, result)
+        with suppress(Exception):  # it may have ended on its own meanwhile
+            storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+            marked.append(t.number)
+    return marked
+
+
+def _stop(signum: int, frame: Any) -> None:
+    from babysit.train._interrupt import TrainingInterrupted
+
+    raise TrainingInterrupted(f"received signal {signal.Signals(signum).name}")
+
+
 def worker_main(spec: WorkerSpec) -> None:
-    """Entry point of a worker process: quiet logs, a share of the cores, exit 1 on a fatal error."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    """Entry point of a worker process: quiet logs, a share of the cores, exit 1 on a fatal error.
+
+    Signals: Ctrl-C at a terminal reaches every process of the group, but the master decides; so a worker ignores
+    SIGINT (the pool starts it with SIGINT ignored already) and stops on the master's SIGTERM: its trial is
+    marked ``interrupted`` (here, or by the master once this process has exited: a second connection opened here
+    could wait on a lock the interrupted one still holds) and it exits with 130, printing nothing.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _stop)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # babysit reports failed trials itself, in one line
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    from babysit._redact import redact_logs
+
+    redact_logs()
     if spec.threads:
         import torch
 
         torch.set_num_threads(spec.threads)
     try:
         work(spec)
-    except BabysitError as exc:
-        print(f"babysit worker {worker_id()}: {exc}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # its trial is marked interrupted already, or by the master once this process is gone
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         sys.exit(130)
+    except BabysitError as exc:
+        print(f"babysit worker {worker_id()}: {redact_text(exc)}", file=sys.stderr)
+        sys.exit(1)

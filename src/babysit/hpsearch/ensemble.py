@@ -2,27 +2,39 @@
 
 The search itself only ever looked at the validation split; this is the one place the test split is used,
 once, after the search, to report how the top-K models do alone and together.
+
+What it reads is bounded (``_trust``): a member's folder only as ``trials/<name>`` inside the search folder; its
+model and data from the search's own config with the member's parameters (checked against the declared space)
+when the search passes its objective, else from the ``config.toml`` inside that folder.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from babysit.hpsearch._errors import SearchError
+from babysit.hpsearch._objective import ConfigObjective
+from babysit.hpsearch._trust import check_params, trial_folder
 from babysit.hpsearch.results import SearchResult, TrialRecord
+from babysit.hpsearch.space import space_from_dict
 
 log = logging.getLogger("babysit")
 
 
-def evaluate_ensemble(result: SearchResult, k: int) -> dict[str, Any]:
+def evaluate_ensemble(
+    result: SearchResult, k: int, *, objective: Any = None, space: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Test accuracy of each of the top-``k`` trials and of their averaged softmax probabilities.
 
-    Needs a config search with a folder (each trial saved its config and best checkpoint there).
+    Needs a config search with a folder (each trial saved its best checkpoint there). ``objective`` (the search's
+    ConfigObjective) and ``space`` (its declared space): build each member from the search's own config and the
+    member's checked parameters instead of the config file in its folder.
     """
     if not isinstance(k, int) or k < 1:
         raise SearchError(f"ensemble needs K >= 1 models, got {k!r}.")
@@ -35,7 +47,13 @@ def evaluate_ensemble(result: SearchResult, k: int) -> dict[str, Any]:
         log.warning("only %d complete trials with checkpoints; the ensemble has %d models", len(members), len(members))
     probabilities, rows, y = [], [], None
     for member in members:
-        probs, y = _test_probabilities(result.search_dir / member.run_dir)
+        folder = trial_folder(result.search_dir, member.run_dir)
+        cfg = None
+        if isinstance(objective, ConfigObjective):
+            check_params(member.params, None if space is None else space_from_dict(space),
+                         what=f"trial {member.number}")
+            cfg = objective.trial_config(member.params)
+        probs, y = _test_probabilities(folder, cfg)  # type: ignore[arg-type]
         probabilities.append(probs)
         rows.append({
             "number": member.number, "stage": member.stage, "val_acc": member.value, "run_dir": member.run_dir,
@@ -54,13 +72,14 @@ def evaluate_ensemble(result: SearchResult, k: int) -> dict[str, Any]:
     return out
 
 
-def _test_probabilities(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
+def _test_probabilities(folder: Path, cfg: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
     from babysit import models
     from babysit.config import load_config
     from babysit.hpsearch._objective import load_data
     from babysit.train import load_weights
 
-    cfg = load_config(folder / "config.toml")
+    if cfg is None:
+        cfg = load_config(folder / "config.toml")
     bundle = load_data(cfg)
     if bundle.test is None:
         raise SearchError("the data has no test split to evaluate the ensemble on; set data.test_fraction > 0.")

@@ -15,14 +15,16 @@ from typing import Any
 
 from optuna.trial import TrialState
 
-from babysit._io import read_json, write_json_atomic
+from babysit._io import read_json_object, write_json_atomic
+from babysit._redact import redact_config
 from babysit.findings import Finding
 from babysit.hpsearch import _ledger
+from babysit.hpsearch._trust import safe_trial_folder
 from babysit.hpsearch.space import Param, Range, space_from_dict, space_to_dict
 
 SEARCH_FILE = "search.json"
 FORMAT = 1
-STATES = ("complete", "pruned", "diverged", "failed", "running", "waiting")
+STATES = ("complete", "pruned", "diverged", "failed", "interrupted", "running", "waiting")
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,8 @@ class TrialRecord:
         number: the trial's number in the study.
         params: the hyperparameters it trained with.
         value: its best validation accuracy (None when it failed before an epoch, or still runs).
-        state: ``complete``, ``pruned``, ``diverged``, ``failed``, ``running`` or ``waiting``.
+        state: ``complete``, ``pruned``, ``diverged``, ``failed``, ``interrupted`` (stopped by Ctrl-C or SIGTERM:
+            run again when the search resumes), ``running`` or ``waiting``.
         stage: the stage it belongs to (1 = the coarsest).
         epochs: epochs it trained itself (pruned and diverged trials stop early; a continued trial does not
             count the epochs it inherited).
@@ -90,7 +93,7 @@ def record_from_trial(trial: Any, retried: set[int]) -> TrialRecord:
     elif trial.state == TrialState.PRUNED:
         state = "diverged" if outcome == "diverged" else "pruned"
     else:
-        state = "failed"
+        state = "interrupted" if outcome == "interrupted" else "failed"
     value: float | None
     if state == "complete":
         value = float(trial.value)
@@ -112,7 +115,7 @@ def record_from_trial(trial: Any, retried: set[int]) -> TrialRecord:
         curve=curve,
         worker=attrs.get("worker"),
         duration_s=result.get("duration_s"),
-        run_dir=result.get("run_dir"),
+        run_dir=safe_trial_folder(None, result.get("run_dir")),  # only trials/<name>: what the report may read
         retry_of=trial.system_attrs.get("failed_trial"),
         requeued=trial.number in retried,
         error=result.get("error"),
@@ -167,6 +170,8 @@ class SearchResult:
         best_config: for a config objective, the config dict with the best values and full training length.
         search_dir: the search folder (None for an in-memory search).
         ensemble: the ``--ensemble K`` evaluation on the test split, when asked for.
+        status: ``done``, ``running``, ``interrupted`` (Ctrl-C or SIGTERM; run the search again to resume) or
+            ``error``; None: ``done`` when ``done`` else ``running``.
     """
 
     best_params: dict[str, Any]
@@ -184,6 +189,12 @@ class SearchResult:
     best_config: dict[str, Any] | None = None
     search_dir: Path | None = None
     ensemble: dict[str, Any] | None = None
+    status: str | None = None
+
+    @property
+    def state(self) -> str:
+        """``done``, ``running``, ``interrupted`` or ``error``."""
+        return self.status or ("done" if self.done else "running")
 
     @property
     def best_trial(self) -> TrialRecord | None:
@@ -204,7 +215,8 @@ class SearchResult:
         """The ``search.json`` record::
 
             {"format": 1, "strategy": str, "study": {"name": str, "storage": str (password hidden)},
-             "status": "done" | "running", "budget_epochs": int | null, "epochs_used": int, "seed": int,
+             "status": "done" | "running" | "interrupted" | "error", "budget_epochs": int | null,
+             "epochs_used": int, "seed": int,
              "space": {param: {"kind": "loguniform"|"uniform"|"int"|"logint"|"choice", "scale": "log"|
                        "linear"|"categorical", "low", "high" (ranges) | "options" (choice), ["limits"]}},
              "stages": [{"index": 1, "epochs", "trials", "budget_epochs", "sampler", "pruner", "top_k",
@@ -222,7 +234,7 @@ class SearchResult:
             "format": FORMAT,
             "strategy": self.strategy,
             "study": {"name": self.study_name, "storage": self.storage},
-            "status": "done" if self.done else "running",
+            "status": self.state,
             "budget_epochs": self.budget_epochs,
             "epochs_used": self.epochs_used,
             "seed": self.seed,
@@ -234,7 +246,7 @@ class SearchResult:
                 "number": best.number, "params": best.params, "value": best.value, "stage": best.stage,
                 "epochs": best.last_epoch, "run_dir": best.run_dir,
             },
-            "best_config": self.best_config,
+            "best_config": None if self.best_config is None else redact_config(self.best_config),
             "ensemble": self.ensemble,
         }
 
@@ -242,7 +254,9 @@ class SearchResult:
         """Write ``search.json`` (atomically) into ``folder`` (default: the search folder)."""
         target = Path(folder) if folder is not None else self.search_dir
         if target is None:
-            raise ValueError("an in-memory search has no folder; pass save(folder=...).")
+            from babysit.hpsearch._errors import SearchError
+
+            raise SearchError("an in-memory search has no folder; pass save(folder=...).")
         path = target / SEARCH_FILE
         write_json_atomic(path, self.to_dict())
         return path
@@ -255,8 +269,14 @@ class SearchResult:
 
         if not path.is_file():
             raise SearchError(f"no {SEARCH_FILE} in {str(folder)!r}: is it a search folder? Run babysit search first.")
-        data = read_json(path)
-        trials = [TrialRecord(**t) for t in data.get("trials", [])]
+        fix = "run the search again to rewrite it (finished trials are kept in its study)"
+        data = read_json_object(path, what="search record", fix=fix, error=SearchError)
+        try:
+            trials = [TrialRecord(**t) for t in data.get("trials", [])]
+            space = space_from_dict(data["space"])
+        except (TypeError, KeyError, AttributeError, ValueError) as exc:
+            raise SearchError(f"{path} is not a search record babysit can read ({type(exc).__name__}: {exc}); "
+                              f"{fix}.") from None
         best = best_record(trials)
         return cls(
             best_params={} if best is None else dict(best.params),
@@ -264,13 +284,14 @@ class SearchResult:
             trials=trials,
             warnings=[Finding(**w) for w in data.get("warnings", [])],
             stages=list(data.get("stages", [])),
-            space=space_from_dict(data["space"]),
+            space=space,
             strategy=data.get("strategy", "?"),
             study_name=data.get("study", {}).get("name", "?"),
             storage=data.get("study", {}).get("storage", "?"),
             budget_epochs=data.get("budget_epochs"),
             seed=data.get("seed", 0),
             done=data.get("status") == "done",
+            status=data.get("status") if isinstance(data.get("status"), str) else None,
             best_config=data.get("best_config"),
             search_dir=Path(folder),
             ensemble=data.get("ensemble"),
@@ -307,7 +328,8 @@ def trials_table(records: Sequence[TrialRecord], space: Mapping[str, Param], *, 
     table = Table(title=title)
     for column in ("#", "stage", "state", "epochs", "val acc", *short_names(space).values()):
         table.add_column(column, justify="right")
-    styles = {"pruned": "dim", "diverged": "red", "failed": "red", "running": "cyan", "waiting": "cyan"}
+    styles = {"pruned": "dim", "diverged": "red", "failed": "red", "interrupted": "yellow", "running": "cyan",
+              "waiting": "cyan"}
     for r in shown:
         table.add_row(
             str(r.number), str(r.stage or "–"), r.state, _epochs_cell(r),

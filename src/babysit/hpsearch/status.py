@@ -13,12 +13,14 @@ from typing import Any
 
 import optuna
 
+from babysit._redact import redact_url
 from babysit.hpsearch import _ledger
 from babysit.hpsearch._errors import SearchError
-from babysit.hpsearch._storage import STUDY_FILE, default_url, display_url, make_storage, normalize_url
+from babysit.hpsearch._storage import ENV_STORAGE, STUDY_FILE, default_url, display_url, make_storage, resolve_url
 from babysit.hpsearch.results import best_record, records_from_study
 
 POINTER_FILE = "study.json"  # written by the master: the study's name and storage (password hidden)
+COUNTED = ("running", "complete", "pruned", "diverged", "failed", "interrupted", "waiting")
 
 
 def write_pointer(folder: Path, study_name: str, url: str | None) -> None:
@@ -29,31 +31,49 @@ def write_pointer(folder: Path, study_name: str, url: str | None) -> None:
 
 
 def open_study(folder: str | Path, *, storage: str | None = None, study_name: str | None = None) -> Any:
-    """Load the study a search folder belongs to (its SQLite file, or ``storage`` for a server)."""
+    """Load the study a search folder belongs to, read-only: its SQLite file, or ``storage`` for a server.
+
+    Nothing is created or changed (no folder, file, table or attribute). The URL a folder's ``study.json``
+    records is only shown, never opened: a planted file must not make ``status`` connect anywhere.
+    """
     folder = Path(folder)
-    pointer = folder / POINTER_FILE
-    recorded = json.loads(pointer.read_text()) if pointer.is_file() else {}
-    url = storage
-    if url is None and (folder / STUDY_FILE).is_file():
+    recorded = _read_pointer(folder / POINTER_FILE)
+    if storage is not None:
+        url = resolve_url(storage)
+    elif (folder / STUDY_FILE).is_file():
         url = default_url(folder)
-    if url is None:
-        shown = recorded.get("storage")
-        if shown and "***" not in shown:
-            url = shown
-        elif shown:
-            raise SearchError(f"{folder}'s study lives in {shown}; pass its URL with the password: --storage URL.")
-        else:
-            raise SearchError(
-                f"{str(folder)!r} holds no search (no {STUDY_FILE} or {POINTER_FILE}); give a search folder, "
-                "or --storage URL for a study on a server."
-            )
+    elif recorded.get("storage"):
+        raise SearchError(
+            f"{str(folder)!r}'s study lives in {redact_url(recorded['storage'])} (says its {POINTER_FILE}); status "
+            f"opens only URLs given to it: pass --storage URL (or set {ENV_STORAGE})."
+        )
+    else:
+        raise SearchError(
+            f"{str(folder)!r} holds no search (no {STUDY_FILE} or {POINTER_FILE}); give a search folder, "
+            "or --storage URL for a study on a server."
+        )
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    backend = make_storage(normalize_url(url))
+    backend = make_storage(url, read_only=True)
     names = [s.study_name for s in optuna.get_all_study_summaries(backend, include_best_trial=False)]
-    name = study_name or recorded.get("name") or (names[0] if len(names) == 1 else None)
-    if name not in names:
-        raise SearchError(f"no study {name!r} in {display_url(url)}; studies there: {', '.join(names) or 'none'}.")
+    wanted = study_name or recorded.get("name")
+    name = wanted if isinstance(wanted, str) and wanted in names else (names[0] if len(names) == 1 else None)
+    if (study_name is not None and study_name not in names) or name is None:
+        shown = ", ".join(names) or "none"
+        raise SearchError(f"no study {wanted!r} in {display_url(url)}; studies there: {shown}.")
     return optuna.load_study(study_name=name, storage=backend)
+
+
+def _read_pointer(path: Path) -> dict[str, Any]:
+    """``study.json`` as a dict of strings ({} when missing or damaged: it is only a hint)."""
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 def search_status(folder: str | Path, *, storage: str | None = None, study_name: str | None = None) -> dict[str, Any]:
@@ -75,7 +95,8 @@ def search_status(folder: str | Path, *, storage: str | None = None, study_name:
             row[r.state] += 1
         if r.state == "complete" and r.value is not None and (row["best"] is None or r.value > row["best"]):
             row["best"] = r.value
-    status = "error" if attrs.get(_ledger.ERROR) else "done" if attrs.get(_ledger.DONE) else "running"
+    status = ("error" if attrs.get(_ledger.ERROR) else "done" if attrs.get(_ledger.DONE)
+              else "interrupted" if attrs.get(_ledger.INTERRUPTED) else "running")
     return {
         "study": study.study_name,
         "strategy": spec.get("strategy"),
@@ -96,32 +117,39 @@ def search_status(folder: str | Path, *, storage: str | None = None, study_name:
 
 
 def render_status(status: dict[str, Any]) -> list[Any]:
-    """Rich renderables for a status dict: a summary line and a table per worker."""
+    """Rich renderables for a status dict: a summary line and a table per worker (what the study holds is shown as
+    text, never read as markup)."""
+    from rich.markup import escape
     from rich.table import Table
+
+    def text(value: Any) -> str:
+        return escape(str(value))
 
     stage = status["stage"]
     counts = status["counts"]
     budget = f"/{status['budget_epochs']}" if status["budget_epochs"] else ""
     head = (
-        f"study [bold]{status['study']}[/] ({status['strategy']}): [bold]{status['status']}[/]"
-        + ("" if stage is None else f", stage {stage['index']}/{status['stages']} ({stage['epochs']}-epoch trials)")
-        + f", epochs {status['epochs_used']}{budget}; "
-        + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("running", "complete", "pruned", "diverged", "failed"))
+        f"study [bold]{text(status['study'])}[/] ({text(status['strategy'])}): [bold]{text(status['status'])}[/]"
+        + ("" if stage is None else
+           f", stage {text(stage['index'])}/{text(status['stages'])} ({text(stage['epochs'])}-epoch trials)")
+        + f", epochs {status['epochs_used']}{text(budget)}; "
+        + ", ".join(f"{counts.get(s, 0)} {s}" for s in COUNTED if counts.get(s, 0) or s in COUNTED[:5])
     )
     lines: list[Any] = [head]
     if status["best"] is not None:
         best = status["best"]
-        lines.append(f"best so far: [bold]{best['value']:.4f}[/] (trial {best['number']}, stage {best['stage']}) "
-                     f"with {best['params']}")
+        lines.append(f"best so far: [bold]{best['value']:.4f}[/] (trial {best['number']}, stage {text(best['stage'])}) "
+                     f"with {text(best['params'])}")
     if status["error"]:
-        lines.append(f"[red]stopped by an error:[/] {status['error']}")
+        lines.append(f"[red]stopped by an error:[/] {text(status['error'])}")
     table = Table(title="workers")
     for column in ("worker", "running (trial: epoch/of)", "complete", "pruned", "diverged", "failed", "best"):
         table.add_column(column, justify="right")
     for w in status["workers"]:
         running = ", ".join(f"{r['number']}: {r['epoch']}/{r['of']}" for r in w["running"]) or "–"
-        table.add_row(w["worker"], running, str(w["complete"]), str(w["pruned"]), str(w["diverged"]),
+        table.add_row(text(w["worker"]), running, str(w["complete"]), str(w["pruned"]), str(w["diverged"]),
                       str(w["failed"]), "–" if w["best"] is None else f"{w['best']:.4f}")
     lines.append(table)
-    lines.extend(f"[yellow]{f['code']}[/]: {f['message']}" for f in status["warnings"])
+    lines.extend(f"[yellow]{text(f.get('code'))}[/]: {text(f.get('message'))}" for f in status["warnings"]
+                 if isinstance(f, dict))
     return lines

@@ -116,7 +116,7 @@ def fit_arguments(cfg: RunConfig) -> dict[str, Any]:
         monitor=cfg.train.monitor, device=cfg.device, seed=cfg.seed, callbacks=annealing,
         options=FitOptions(precision=cfg.train.precision, compile=cfg.train.compile,
                            clip_grad_norm=cfg.train.clip_grad_norm, accumulate=cfg.train.accumulate,
-                           meta={"config": cfg.model_dump(exclude_none=True)}),
+                           meta={"config": cfg.saved_dict()}),  # secrets (a storage URL's password) redacted
     )
 
 
@@ -129,7 +129,7 @@ def train_from_config(
     prepared = prepare(cfg)
     folder.mkdir(parents=True, exist_ok=True)
     if not resume:
-        (folder / CONFIG_FILE).write_text(tomli_w.dumps(cfg.model_dump(exclude_none=True)), encoding="utf-8")
+        (folder / CONFIG_FILE).write_text(tomli_w.dumps(cfg.saved_dict()), encoding="utf-8")
     arguments = fit_arguments(cfg)
     arguments["callbacks"] += _report_callbacks(cfg)
     arguments["options"] = replace(arguments["options"], progress=progress,
