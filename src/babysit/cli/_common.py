@@ -133,4 +133,4 @@ def print_run_summary(history: History, print_fn: Callable[..., None] = console.
     if history.status != "completed":
         print_fn(f"[yellow]status: {escape(str(history.status))}[/] — {escape(str(history.stop_reason))}")
     if history.run_dir is not None:
-        print_fn(f"results in [bold]{escape(str(history.run_dir))}[/] (history.json, config.toml, checkpoints/)")
+        print_fn(f"results in [bold]{escape(str(history.run_dir))}[/] (history.jsonl, config.toml, checkpoints/)")

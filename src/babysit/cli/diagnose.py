@@ -1,4 +1,4 @@
-"""``babysit diagnose RUN_DIR``: judge a finished (or running) run from its history.json and print the findings.
+"""``babysit diagnose RUN_DIR``: judge a finished (or running) run from its run log and print the findings.
 
 Exit codes: 0 no error finding; 1 at least one error finding; 2 not a run folder.
 
@@ -63,9 +63,9 @@ def print_skipped(skipped: Mapping[str, Sequence[str]], out: Console = console) 
 
 
 def diagnose_command(
-    run_dir: Path = typer.Argument(..., help="A run folder holding history.json (e.g. runs/digits_mlp)."),
+    run_dir: Path = typer.Argument(..., help="A run folder holding history.jsonl (e.g. runs/digits_mlp)."),
     rules: list[str] = typer.Option([], "--rule", help="Run only this rule (repeatable), e.g. --rule dead_units."),
-    save: bool = typer.Option(False, "--save", help="Store the findings back into the run's history.json."),
+    save: bool = typer.Option(False, "--save", help="Store the findings back into the run log."),
     verbose: bool = typer.Option(False, "--verbose", "-v",
                                  help="Also list the rules skipped for want of a quantity, and what each needs."),
 ) -> None:
@@ -87,5 +87,5 @@ def diagnose_command(
     if save:
         history.findings = [f.to_dict() for f in findings]
         history.save()
-        console.print(f"findings saved in [bold]{run_dir / 'history.json'}[/]")
+        console.print(f"findings saved in [bold]{run_dir / 'history.jsonl'}[/]")
     raise typer.Exit(EXIT_PROBLEM if any(f.severity == "error" for f in findings) else EXIT_OK)

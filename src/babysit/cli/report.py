@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
 
 
 def report_command(
-    run_dir: Path = typer.Argument(..., help="A run folder (history.json) or a search folder (search.json)."),
+    run_dir: Path = typer.Argument(..., help="A run folder (history.jsonl) or a search folder (search.json)."),
     open_page: bool = typer.Option(False, "--open", help="Open the report in the web browser afterwards."),
 ) -> None:
     """Write report.html into a run folder: summary, findings, checks, the lecture's plots, search, config."""
