@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+from typing import Any
+
 from babysit.findings import Finding
 
 SEVERITY_LEVELS = {"info": 1, "warning": 2, "error": 3}  # the number a logger gets for a finding's severity
@@ -25,3 +29,13 @@ def findings_text(findings: list[Finding]) -> str:
         tail = f" -> {f.suggestion}" if f.suggestion else ""
         lines.append(f"- **{f.severity}** `{f.code}`: {f.message}{tail}")
     return "\n".join(lines)
+
+
+def metric_number(metrics: Mapping[str, Any], key: str | None) -> float | None:
+    """A framework's logged metric as a finite float (a tensor or a float), or None when absent or not finite."""
+    value = metrics.get(key) if key else None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None

@@ -23,7 +23,6 @@ logger's experiment has ``add_text`` (TensorBoard), the findings as a text entry
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from babysit.errors import ConfigError
 from babysit.findings import Finding
 from babysit.history import History
 from babysit.integrations._findings import findings_metrics, findings_text
+from babysit.integrations._findings import metric_number as _number
 from babysit.monitors import DEFAULT_EVERY, Monitor
 
 try:
@@ -43,15 +43,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without the opti
 
 __all__ = ["BabysitCallback"]
 log = logging.getLogger("babysit")
-
-
-def _number(metrics: dict[str, Any], key: str | None) -> float | None:
-    value = metrics.get(key) if key else None
-    try:
-        number = float(value)  # a tensor or a float
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _log_findings(trainer: pl.Trainer, findings: list[Finding]) -> None:

@@ -32,7 +32,6 @@ gets no per-step losses; its epochs then take ``train_loss`` from the losses the
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from torch import Tensor, nn
 from babysit.errors import ConfigError
 from babysit.findings import Finding
 from babysit.history import History
+from babysit.integrations._findings import metric_number as _number
 from babysit.monitors import DEFAULT_EVERY, Monitor
 
 try:
@@ -55,15 +55,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without the opti
 
 __all__ = ["BabysitTrainerCallback"]
 log = logging.getLogger("babysit")
-
-
-def _number(metrics: Mapping[str, Any], key: str | None) -> float | None:
-    value = metrics.get(key) if key else None
-    try:
-        number = float(value)  # the Trainer's metrics are host floats already
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _torch_optimizer(optimizer: Any) -> torch.optim.Optimizer:
