@@ -210,3 +210,28 @@ def test_each_longer_stage_first_trains_the_previous_stages_best_settings() -> N
         first = sorted(t.number for t in result.trials if t.stage == stage["index"])[:2]
         assert [by_number[n].params for n in first] == [by_number[n].params for n in previous["top"][:2]]
         assert all(by_number[n].planned_epochs == stage["epochs"] for n in first)
+
+
+def test_an_interrupt_while_optuna_creates_a_trial_leaves_no_trial_running(monkeypatch, tmp_path: Path) -> None:
+    # SIGTERM lands just after Optuna stored trial 1 and before babysit's objective claimed it: the trial must still
+    # end interrupted (run again on resume), not stay "running" with no worker named on it
+    import signal
+
+    from optuna.storages._cached_storage import _CachedStorage
+
+    from babysit.hpsearch import SearchInterrupted
+
+    create = _CachedStorage.create_new_trial
+
+    def create_then_sigterm(self, study_id, template_trial=None):
+        trial_id = create(self, study_id, template_trial)
+        if self.get_trial(trial_id).number == 1:
+            signal.raise_signal(signal.SIGTERM)
+        return trial_id
+
+    monkeypatch.setattr(_CachedStorage, "create_new_trial", create_then_sigterm)
+    with pytest.raises(SearchInterrupted):
+        babysit.search(OBJECTIVE, SPACE, strategy="random", trials=4, epochs=2, progress=False,
+                       search_dir=tmp_path / "s")
+    states = {t["number"]: t["state"] for t in json.loads((tmp_path / "s" / "search.json").read_text())["trials"]}
+    assert states == {0: "complete", 1: "interrupted"}, states

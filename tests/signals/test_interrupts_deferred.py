@@ -10,6 +10,7 @@ import pytest
 from babysit.train._interrupt import (
     TrainingInterrupted,
     interrupts_deferred,
+    interrupts_resumed,
     raise_if_interrupted,
     sigterm_as_interrupt,
 )
@@ -79,3 +80,29 @@ def test_both_signals_are_delivered_in_order(handlers) -> None:
         signal.raise_signal(signal.SIGTERM)
         signal.raise_signal(signal.SIGINT)
     assert seen == ["term", "int"]
+
+
+def test_interrupts_resumed_lets_signals_through_inside_a_deferred_block(handlers) -> None:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    order = []
+    with pytest.raises(KeyboardInterrupt), interrupts_deferred():
+        signal.raise_signal(signal.SIGINT)  # held: it arrives before the resumed block
+        order.append("held")
+        with interrupts_resumed():  # delivered on entry, before the body runs
+            order.append("body")
+    assert order == ["held"]
+
+    with pytest.raises(KeyboardInterrupt), interrupts_deferred():
+        with pytest.raises(KeyboardInterrupt), interrupts_resumed():
+            signal.raise_signal(signal.SIGINT)  # at once, inside
+            order.append("not reached")
+        signal.raise_signal(signal.SIGINT)  # held again after the resumed block ...
+        order.append("after")
+    assert order == ["held", "after"]  # ... and raised as the deferred block ends
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_interrupts_resumed_outside_a_deferred_block_changes_nothing(handlers) -> None:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    with interrupts_resumed():
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

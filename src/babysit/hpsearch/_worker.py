@@ -34,6 +34,7 @@ from babysit.hpsearch._storage import HEARTBEAT_INTERVAL_S, make_storage
 from babysit.hpsearch._trust import check_params, check_stage
 from babysit.hpsearch._view import StageSampler, make_pruner, make_sampler
 from babysit.hpsearch.space import Param, space_from_dict
+from babysit.train._interrupt import interrupts_deferred, interrupts_resumed
 
 log = logging.getLogger("babysit")
 MAX_FAILURES = 3  # this many failed trials in a row (errors, not dead workers) stop the search
@@ -102,7 +103,8 @@ class _Runner:
     def __call__(self, ot: Any) -> float:
         self.last_outcome, self.last_error = "failed", None
         try:
-            return self._run(ot)
+            with interrupts_resumed():  # held while Optuna creates the trial: see work()
+                return self._run(ot)
         except (_Surplus, optuna.TrialPruned):
             raise
         except KeyboardInterrupt:
@@ -298,7 +300,10 @@ def work(
         if study is None:
             study = studies[stage["index"]] = _stage_study(storage, spec, stage)
         runner.fatal = None
-        study.optimize(runner, n_trials=1, catch=(Exception,), gc_after_trial=False)
+        # an interrupt while Optuna creates or closes the trial would leave it running with no worker named on it,
+        # so the master could not mark it interrupted: interrupts wait for the objective (interrupts_resumed)
+        with interrupts_deferred():
+            study.optimize(runner, n_trials=1, catch=(Exception,), gc_after_trial=False)
         ran += 1
         if runner.fatal is not None:
             base.set_user_attr(_ledger.ERROR, redact_text(runner.fatal))

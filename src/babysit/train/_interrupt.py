@@ -13,7 +13,9 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -86,12 +88,48 @@ def interrupts_deferred() -> Iterator[None]:
     previous = {sig: h for sig, h in previous.items() if h is not None and h != signal.SIG_IGN}
     for sig in previous:
         signal.signal(sig, hold)
+    _deferrals.append(_Deferral(previous, hold, received))
     try:
         yield
     finally:
+        _deferrals.pop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         _deliver(received)
+
+
+@dataclass
+class _Deferral:
+    previous: dict[int, Any]  # the handlers interrupts_deferred replaced
+    hold: Any
+    received: list[int]
+
+
+_deferrals: list[_Deferral] = []  # the interrupts_deferred blocks open now, innermost last
+
+
+@contextmanager
+def interrupts_resumed() -> Iterator[None]:
+    """Inside :func:`interrupts_deferred`, let interrupts through again for this block (what was held so far is
+    delivered on entry); outside one, do nothing.
+
+    A search worker holds interrupts while Optuna creates and closes a trial, so an interrupt never leaves a trial
+    running that no worker has claimed yet, and resumes them while the trial's objective runs.
+    """
+    if not _deferrals or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    deferral = _deferrals[-1]
+    for sig, handler in deferral.previous.items():
+        signal.signal(sig, handler)
+    try:
+        held = deferral.received[:]
+        del deferral.received[:]
+        _deliver(held)
+        yield
+    finally:
+        for sig in deferral.previous:
+            signal.signal(sig, deferral.hold)
 
 
 def _deliver(signals: list[int]) -> None:
