@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from babysit._io import read_json, write_json_atomic
+from babysit._io import read_json_object, write_json_atomic
 from babysit._runlog import LOG_FILE, RunLog
 from babysit._steps import COLUMNS, StepColumns
-from babysit.errors import CheckpointError
+from babysit.errors import CheckpointError, ConfigError
 
 if TYPE_CHECKING:
     from babysit.quantities import Quantity, QuantityLike
@@ -152,12 +152,12 @@ class History:
             ``Series(steps, values)``, empty when it was not recorded.
 
         Raises:
-            ConfigError: an unknown quantity name. ValueError: an unknown stat, a missing or superfluous target,
-                or a histogram quantity (read those with :meth:`snapshots_of`).
+            ConfigError: an unknown quantity name, or a histogram quantity (read those with :meth:`snapshots_of`).
+            ValueError: an unknown stat, a missing or superfluous target.
         """
         q = _quantity(quantity)
         if q.store != "series":
-            raise ValueError(f"{q.name} is recorded as histograms; read it with snapshots_of()")
+            raise ConfigError(f"{q.name} is recorded as histograms; read it with snapshots_of()")
         column = self.series.get(q.key(stat, target))
         if not column:
             return Series([], [])
@@ -167,7 +167,7 @@ class History:
         """The histogram snapshots (``{"step", "edges", "counts"}``) of a histogram quantity for ``target``."""
         q = _quantity(quantity)
         if q.store != "histograms":
-            raise ValueError(f"{q.name} is recorded as series; read it with series_of()")
+            raise ConfigError(f"{q.name} is recorded as series; read it with series_of()")
         return list(self.histograms.get(q.key(None, target), []))
 
     def targets(self, quantity: QuantityLike, stat: str | None = None) -> list[str]:
@@ -283,11 +283,18 @@ class History:
                 " It does not exist." if not folder.exists() else f" Found: {sorted(p.name for p in folder.iterdir())}."
             )
             raise CheckpointError(f"no {LOG_FILE} (or {HISTORY_FILE}) in run folder {str(folder)!r}.{hint}")
-        return cls.from_dict(read_json(path), run_dir=folder)
+        data = read_json_object(path, what="history", fix="train the run again")
+        return cls.from_dict(data, run_dir=folder, source=str(path))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], run_dir: Path | None = None) -> History:
-        """The History of a :meth:`to_dict` record (the lists are copied, so the record stays as it was)."""
+    def from_dict(cls, data: dict[str, Any], run_dir: Path | None = None, *, source: str = "the history record"
+                  ) -> History:
+        """The History of a :meth:`to_dict` record (the lists are copied, so the record stays as it was).
+
+        A record whose parts have the wrong types (edited by hand, written by another tool) raises
+        CheckpointError naming ``source`` and the part, rather than failing later inside a rule or the report.
+        """
+        _check_record(data, source)
         raw = data.get("steps", {}) or {}
         history = cls(
             epochs=list(data.get("epochs", [])),
@@ -309,6 +316,32 @@ class History:
             history._steps.replace({k: list(v) for k, v in raw.items()}, int(state["stride"]))
             history._steps.load_state(state)
         return history
+
+
+_RECORD_TYPES: dict[str, tuple[type, ...]] = {
+    "status": (str,), "stop_reason": (str, type(None)), "epochs": (list,), "meta": (dict,), "layers": (list,),
+    "series": (dict,), "histograms": (dict,), "findings": (list,), "sections": (dict,), "steps": (dict, type(None)),
+    "steps_state": (dict, type(None)),
+}
+
+
+def _check_record(data: Any, source: str) -> None:
+    def refuse(what: str) -> CheckpointError:
+        return CheckpointError(f"{source} is not a history babysit wrote: {what}. Was it edited by hand or written "
+                               "by another tool? Train the run again.")
+
+    if not isinstance(data, dict):
+        raise refuse(f"it holds a JSON {type(data).__name__}, not an object")
+    wrong = []  # every wrong part at once, so one look at the file shows them all
+    for key, types in _RECORD_TYPES.items():
+        if key in data and not isinstance(data[key], types):
+            expected = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            wrong.append(f"{key!r} is {data[key]!r}, not a {expected}")
+    if wrong:
+        raise refuse("; ".join(wrong))
+    bad = next((e for e in data.get("epochs", []) if not isinstance(e, dict)), None)
+    if bad is not None:
+        raise refuse(f"an entry of 'epochs' is {bad!r}, not an object")
 
 
 def _quantity(spec: QuantityLike) -> Quantity:

@@ -240,14 +240,10 @@ CASES = [
     # --- run folders: history.json ----------------------------------------------------------------------------------
     Case("diagnose-truncated-history", lambda t: _run_with_history(t, '{"status": "comp', "diagnose"), 2,
          ("not valid JSON",)),
-    Case("diagnose-empty-history", lambda t: _run_with_history(t, "", "diagnose"), 2, ("not valid JSON",)),
-    Case("diagnose-empty-history-named", lambda t: _run_with_history(t, "", "diagnose"), 2, ("history.json", "empty"),
-         xfail="history.py History.load: read with babysit._io.read_json_object, which names the file and the fault"),
-    Case("diagnose-list-history", lambda t: _run_with_history(t, "[1, 2]", "diagnose"), 2, ("history.json",),
-         xfail="history.py History.load/from_dict: a JSON list raises AttributeError; should be a CheckpointError"),
+    Case("diagnose-empty-history-named", lambda t: _run_with_history(t, "", "diagnose"), 2, ("history.json", "empty")),
+    Case("diagnose-list-history", lambda t: _run_with_history(t, "[1, 2]", "diagnose"), 2, ("history.json",)),
     Case("diagnose-wrong-types", lambda t: _run_with_history(t, '{"status": 5, "epochs": "x"}', "diagnose"), 2,
-         ("history.json", "epochs"),
-         xfail="history.py History.from_dict accepts status 5 / epochs 'x'; diagnose then exits 0 or per-rule errors"),
+         ("history.json", "epochs")),
     Case("report-truncated-history", lambda t: _run_with_history(t, '{"status": "comp', "report"), 2,
          ("not valid JSON",)),
     Case("resume-damaged-history", lambda t: _trained_then(t, "garbage"), 2, ("history.json",)),
@@ -272,8 +268,7 @@ CASES = [
     Case("worker-without-space", lambda t: ["search", str(config(t, BASE, "[search]\nstorage = \"sqlite:///"
                                                                    "{runs}/x.db\"\n")), "--worker"], 2,
          ("needs the config's [search.space]",)),
-    Case("gradcheck-missing-file", lambda t: ["gradcheck", str(t / "nofile.toml")], 2, ("no such file",),
-         xfail="cli/gradcheck.py load_target: a path that does not exist is read as package.module:factory"),
+    Case("gradcheck-missing-file", lambda t: ["gradcheck", str(t / "nofile.toml")], 2, ("no such file",)),
 ]
 
 

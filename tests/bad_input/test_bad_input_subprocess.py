@@ -56,7 +56,7 @@ def _history(tmp: Path, text: str) -> str:
     ("make", "phrase"),
     [
         (lambda t: ["diagnose", _history(t, '{"epochs": [{"epoch": 1,')], "not valid JSON"),
-        (lambda t: ["report", _history(t, "")], "not valid JSON"),
+        (lambda t: ["report", _history(t, "")], "history.json is empty"),
         (lambda t: (t.joinpath("x.npz").write_bytes(np.random.default_rng(1).bytes(200)),
                     ["train", _config(t, source=str(t / "x.npz"))])[1], "not an .npz archive"),
         (lambda t: ["train", _config(t, model="bad_input_factories:flat_model")], "returns scores shaped (2,)"),

@@ -235,3 +235,8 @@ def test_an_interrupt_while_optuna_creates_a_trial_leaves_no_trial_running(monke
                        search_dir=tmp_path / "s")
     states = {t["number"]: t["state"] for t in json.loads((tmp_path / "s" / "search.json").read_text())["trials"]}
     assert states == {0: "complete", 1: "interrupted"}, states
+    # the search's report says so too (it read "completed" before)
+    from babysit.reporting import report
+
+    page = report(tmp_path / "s").read_text()
+    assert 'class="pill status-interrupted">interrupted<' in page and "status-completed\">" not in page

@@ -68,7 +68,9 @@ def test_diverging_run_stops_cleanly_and_keeps_last_good_checkpoint(digits, tmp_
     model = _mlp(digits, hidden=[64])
     h = babysit.fit(model, digits, optimizer="sgd", lr=0.05, epochs=2, run_dir=tmp_path)
     assert h.status == "completed"
-    h2 = babysit.fit(model, digits, optimizer="sgd", lr=1e6, epochs=6, run_dir=tmp_path / "b")
+    # the rate jumps to 1e6 at the start of epoch 3 (as a bad schedule would): epochs 1-2 are finite and saved
+    h2 = babysit.fit(model, digits, optimizer="sgd", lr=0.05, epochs=6, run_dir=tmp_path / "b",
+                     callbacks=[_RateJump(epoch=3, lr=1e6)])
     # a huge learning rate makes the loss non-finite: the run stops, says where, and raises nothing
     assert h2.status == "diverged"
     assert "step" in h2.stop_reason and "learning rate" in h2.stop_reason
@@ -77,12 +79,20 @@ def test_diverging_run_stops_cleanly_and_keeps_last_good_checkpoint(digits, tmp_
     assert len(h2.epochs) < 6
     saved = History.load(tmp_path / "b")
     assert saved.status == "diverged"
-    # the checkpoint on disk, if any, is from an epoch whose loss was finite
-    last = tmp_path / "b" / "checkpoints" / "last.pt"
-    if last.exists():
-        payload = torch.load(last, weights_only=True)
-        assert payload["epoch"] == len(saved.epochs)
-        assert all(torch.isfinite(t).all() for t in payload["model"].values() if t.is_floating_point())
+    # the checkpoint on disk is the last good epoch's: epoch 2, with finite weights
+    payload = torch.load(tmp_path / "b" / "checkpoints" / "last.pt", weights_only=True)
+    assert payload["epoch"] == 2 and [e["epoch"] for e in saved.epochs][:2] == [1, 2]
+    assert all(torch.isfinite(t).all() for t in payload["model"].values() if t.is_floating_point())
+
+
+class _RateJump(babysit.Callback):
+    def __init__(self, epoch: int, lr: float) -> None:
+        self.epoch, self.lr = epoch, lr
+
+    def on_epoch_start(self, run) -> None:
+        if run.epoch == self.epoch:
+            for group in run.optimizer.param_groups:
+                group["lr"] = self.lr
 
 
 def test_fit_accepts_arrays_dataset_and_loader(digits) -> None:

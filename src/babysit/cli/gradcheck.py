@@ -73,6 +73,8 @@ def load_target(spec: str) -> dict[str, Any]:
     """Resolve TARGET into a dict with model, loss_fn, inputs, targets (and maybe regularization)."""
     if Path(spec).is_file():
         return _config_target(Path(spec))
+    if spec.endswith((".toml", ".py", ".json")) or ("/" in spec and ":" not in spec):
+        raise GradcheckError(f"no such file: {spec!r}. TARGET is a config file (TOML) or package.module:factory.")
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise GradcheckError(f"TARGET must look like package.module:factory (or a config file), got {spec!r}.")

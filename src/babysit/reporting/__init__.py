@@ -20,7 +20,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from babysit._io import read_json
+from babysit._io import read_json_object
 from babysit.history import History, holds_history
 from babysit.reporting.live import LiveReport
 from babysit.reporting.tensorboard import TensorBoardLogger
@@ -58,12 +58,19 @@ def report(run_dir: str | Path) -> Path:
     """
     folder = Path(run_dir)
     search_file = folder / SEARCH_FILE
-    if not holds_history(folder) and search_file.is_file():
-        history = History(status="completed", run_dir=folder)
+    search = None
+    if search_file.is_file():
+        search = read_json_object(search_file, what="search record", fix="run the search again to rewrite it")
+    if not holds_history(folder) and search is not None:
+        # a search folder: the page says what search.json says (an interrupted search is not "completed")
+        status = {"done": "completed"}.get(str(search.get("status")), str(search.get("status", "running")))
+        history = History(status=status, run_dir=folder)
     else:
         history = History.load(folder)  # a clear CheckpointError when the folder is not a run
-    if "search" not in history.sections and search_file.is_file():
-        history.sections["search"] = read_json(search_file)
-    from babysit.reporting.html import write_report
+    if "search" not in history.sections and search is not None:
+        history.sections["search"] = search
+    from babysit._extras import needs
 
+    with needs("report", "babysit.report"):
+        from babysit.reporting.html import write_report
     return write_report(history, folder)

@@ -14,6 +14,7 @@ from typing import Any
 import jinja2
 
 from babysit._io import write_text_atomic
+from babysit.errors import ConfigError
 from babysit.history import History
 from babysit.reporting import _style
 from babysit.reporting._page import FigureSpec, build_page
@@ -69,7 +70,7 @@ def write_report(history: History, folder: str | Path | None = None, *, output: 
     """Render ``history`` and write ``report.html`` atomically (readers never see half a page)."""
     base = Path(folder) if folder is not None else history.run_dir
     if output is None and base is None:
-        raise ValueError("this History has no run_dir; pass a folder or output= to choose where the report goes.")
+        raise ConfigError("this History has no run_dir; pass a folder or output= to choose where the report goes.")
     path = Path(output) if output is not None else base / REPORT_FILE  # type: ignore[operator]
     write_text_atomic(path, render_html(history, base))
     return path

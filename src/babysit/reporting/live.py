@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from babysit.callbacks._base import Callback
+from babysit.errors import ConfigError
 from babysit.history import History
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class LiveReport(Callback):
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         if not 0.0 < budget <= 1.0:
-            raise ValueError(f"budget is a share of the training time in (0, 1], got budget={budget!r}.")
+            raise ConfigError(f"budget is a share of the training time in (0, 1], got budget={budget!r}.")
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.budget, self.min_interval, self.final = budget, min_interval, final
         self.clock = clock

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from babysit.errors import DataError
 from babysit.losses import LossFn
 from babysit.train._batches import as_tensor_pair
 
@@ -25,9 +26,11 @@ def evaluate(
         count = 0
         for X, y in _chunks(data, batch_size, device):
             scores = model(X)
-            total_loss += loss_fn(scores, y).float() * len(y)
-            correct += (scores.argmax(dim=1) == y).sum()
-            count += len(y)
+            total_loss += loss_fn(scores, y).float() * y.numel()
+            correct += (scores.argmax(dim=-1) == y).sum()
+            count += y.numel()  # examples, or tokens for a sequence model's (N, T) labels
+        if count == 0:
+            raise DataError("the validation data is empty; give at least one example, or no validation data.")
         return float(total_loss) / count, int(correct) / count
     finally:
         model.train(was_training)
@@ -47,7 +50,8 @@ def _chunks(data: Any, batch_size: int, device: torch.device):
     if loader is None and isinstance(data, Dataset):
         loader = DataLoader(data, batch_size=batch_size)
     if loader is None:
-        raise TypeError(f"cannot evaluate on {type(data).__name__}")
+        raise DataError(f"cannot evaluate on {type(data).__name__}: give the validation data as an (X, y) pair of "
+                        "tensors or arrays, a torch Dataset of (x, y) pairs, or a DataLoader.")
     for X, y in loader:
         yield X.to(device), y.to(device)
 

@@ -7,23 +7,33 @@ import math
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
+from torch.utils.data import TensorDataset
 
-from babysit.errors import ConfigError, DataError
+from babysit.errors import ConfigError, DataError, ModelError
 from babysit.train._batches import LoaderBatches, TensorBatches
 
 
 def check_labels(model: nn.Module, batches: TensorBatches | LoaderBatches, val: Any) -> None:
-    """Labels must index the model's scores: 0 <= y < C, where C is the width of the model's output."""
-    if not isinstance(batches, TensorBatches):
-        return
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        num_classes = model(batches.X[:2]).shape[-1]
-    model.train(was_training)
-    splits = [("train", batches.y)] + ([("validation", val[1])] if isinstance(val, tuple) else [])
+    """Before the first step: the model takes the inputs and returns scores, and the labels index those scores
+    (0 <= y < C, C the width of the last axis). Each fault is named here rather than surfacing as a shape or
+    dtype error from deep inside the first step, or as a run that "trains" on one class with loss 0."""
+    if val is not None and not isinstance(val, tuple) and hasattr(val, "__len__") and len(val) == 0:
+        raise DataError(f"the validation data (a {type(val).__name__}) is empty; give at least one example, or no "
+                        "validation data.")
+    probe_x, labels = _probe(batches)
+    scores = _probe_scores(model, probe_x)
+    num_classes = scores.shape[-1]
+    splits = [("train", labels)] + ([("validation", val[1])] if isinstance(val, tuple) else [])
     for split, y in splits:
+        if y is None or y.numel() == 0:
+            continue
+        if y.dim() != scores.dim() - 1:
+            raise ModelError(
+                f"the model returns scores shaped (N, {', '.join(map(str, scores.shape[1:]))}) but the {split} labels "
+                f"are shaped (N, {', '.join(map(str, y.shape[1:]))}): scores need one more axis than labels, the "
+                f"class axis last ((N, C) for labels (N,), (N, T, C) for labels (N, T))."
+            )
         low, high = int(y.min()), int(y.max())
         if low < 0 or high >= num_classes:
             bad = low if low < 0 else high
@@ -31,6 +41,57 @@ def check_labels(model: nn.Module, batches: TensorBatches | LoaderBatches, val: 
                 f"{split} label {bad} is out of range: the model outputs {num_classes} scores, so labels must be "
                 f"integers in 0..{num_classes - 1}. Check the labels or the model's number of classes."
             )
+    if isinstance(batches, TensorBatches) and labels.dim() == 1 and int(labels.min()) == int(labels.max()):
+        raise DataError(
+            f"the training labels hold a single class ({int(labels.min())}): a classifier learns nothing from them (the loss "
+            "goes to 0 at once). Give examples of at least two classes."
+        )
+
+
+def _probe(batches: TensorBatches | LoaderBatches) -> tuple[Tensor, Tensor | None]:
+    """Two inputs to try the model on, and the labels to check: all of them for tensors and a TensorDataset,
+    the first example's for another Dataset (reading them all would cost a pass over the data)."""
+    if isinstance(batches, TensorBatches):
+        return batches.X[:2], batches.y
+    dataset = batches.loader.dataset
+    if len(dataset) == 0 or len(batches.loader) == 0:  # type: ignore[arg-type]
+        raise DataError("the training DataLoader yields no batches (its dataset is empty, or drop_last drops the "
+                        "only, partial batch); give it at least one full batch of examples.")
+    if isinstance(dataset, TensorDataset) and len(dataset.tensors) == 2:
+        X, y = dataset.tensors
+        return X[:2].to(batches.device), torch.as_tensor(y)
+    x, y = dataset[0]
+    return torch.as_tensor(x)[None].to(batches.device), torch.as_tensor(y)[None]
+
+
+def _probe_scores(model: nn.Module, x: Tensor) -> Tensor:
+    weights = next((p for p in model.parameters() if p.is_floating_point()), None)
+    if weights is not None and x.is_floating_point() and weights.dtype != x.dtype:
+        raise ModelError(
+            f"the model's weights are {str(weights.dtype).removeprefix('torch.')} but the inputs are "
+            f"{str(x.dtype).removeprefix('torch.')}: keep the model in float32 (call model.float()) and choose "
+            "fp16/bf16 training with FitOptions(precision=...) instead."
+        )
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            scores = model(x)
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        raise ModelError(
+            f"the model cannot take the inputs, shaped (N, {', '.join(map(str, x.shape[1:]))}): {exc}. Check that "
+            "its first layer expects that many features (or channels and size)."
+        ) from exc
+    finally:
+        model.train(was_training)
+    if not isinstance(scores, Tensor) or scores.dim() < 2:
+        shape = tuple(scores.shape) if isinstance(scores, Tensor) else type(scores).__name__
+        raise ModelError(
+            f"the model returns {shape} for {len(x)} examples; fit needs a score per class: (N, C) scores, e.g. "
+            "a final nn.Linear(features, num_classes). A model with one score per example needs a loss of your "
+            "own."
+        )
+    return scores
 
 
 def split_bundle(train_data: Any, val_data: Any) -> tuple[Any, Any]:

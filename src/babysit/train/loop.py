@@ -201,7 +201,7 @@ def _train_epoch(run: Run, step: Step, batches: TensorBatches | LoaderBatches, h
         raise_if_interrupted()  # a Ctrl-C that a finalizer swallowed still stops the run
         loss, reg_loss, scores = step(X, y)
         loss = loss.detach()
-        tally.add(loss, reg_loss, (scores.detach().argmax(dim=1) == y).sum(), opt.param_groups[0]["lr"], y.shape[0])
+        tally.add(loss, reg_loss, (scores.detach().argmax(dim=-1) == y).sum(), opt.param_groups[0]["lr"], y.numel())
         run.step += 1
         if per_batch_schedule is not None:
             per_batch_schedule.step()
