@@ -38,24 +38,31 @@ class Cursor:
 
 def commit(history: History, folder: Path) -> int:
     """Append what ``history`` holds beyond ``folder``'s log, then a commit; the log's size after it."""
+    return write_pending(folder, *pending(history, folder))
+
+
+def pending(history: History, folder: Path) -> tuple[list[dict[str, Any]], bool]:
+    """The records that bring ``folder``'s log up to ``history`` (ending with a commit), and whether they replace
+    the log rather than extend it. They are copies: a background writer can write them while training goes on
+    and changes the History."""
     known = history._cursor is not None and history._cursor.folder == folder
     cursor = history._cursor if known else Cursor(folder)
     records: list[dict[str, Any]] = []
     for name in SMALL:
         text = json.dumps(getattr(history, name), sort_keys=True, default=str)
         if cursor.small.get(name) != text:
-            records.append({"t": name, name: getattr(history, name)})
+            records.append({"t": name, name: json.loads(text)})
             cursor.small[name] = text
     status = json.dumps([history.status, history.stop_reason])
     if cursor.small.get("status") != status:
         records.append({"t": "status", "status": history.status, "stop_reason": history.stop_reason})
         cursor.small["status"] = status
     if len(history.epochs) > cursor.epochs:
-        records.append({"t": "epochs", "epochs": history.epochs[cursor.epochs :]})
+        records.append({"t": "epochs", "epochs": [dict(e) for e in history.epochs[cursor.epochs :]]})
     cursor.epochs = len(history.epochs)
     steps = history._steps
     if steps.merges != cursor.merges or len(steps.columns["step"]) < cursor.points:
-        records.append({"t": "steps_all", "stride": steps.stride, **{n: steps.columns[n] for n in COLUMNS}})
+        records.append({"t": "steps_all", "stride": steps.stride, **{n: list(steps.columns[n]) for n in COLUMNS}})
     elif len(steps.columns["step"]) > cursor.points:
         records.append({"t": "steps", **{n: steps.columns[n][cursor.points :] for n in COLUMNS}})
     cursor.points, cursor.merges = len(steps.columns["step"]), steps.merges
@@ -64,10 +71,13 @@ def commit(history: History, folder: Path) -> int:
                            lambda snaps: ([s.get("step") for s in snaps], snaps))
     records.append({"t": "commit", "epochs": len(history.epochs), "num_steps": steps.num_steps, **steps.state()})
     history._cursor = cursor
+    return records, not known and RunLog(folder).exists()  # a History not read from that log replaces it
+
+
+def write_pending(folder: Path, records: list[dict[str, Any]], replace: bool) -> int:
+    """Write what :func:`pending` gave (appended and fsynced); the log's size after it."""
     log = RunLog(folder)
-    if not known and log.exists():  # this History did not come from that log: it replaces it
-        return log.rewrite(records)
-    return log.append(records)
+    return log.rewrite(records) if replace else log.append(records)
 
 
 def _new_points(kind: str, table: dict[str, Any], seen: dict[str, tuple[int, Any]], view: Any) -> list[dict]:
@@ -78,7 +88,7 @@ def _new_points(kind: str, table: dict[str, Any], seen: dict[str, tuple[int, Any
         steps, _ = view(value)
         length, last = seen.get(key, (0, None))
         if length and (len(steps) < length or steps[length - 1] != last):
-            replaced[key] = value  # thinned since the last save: store it whole
+            replaced[key] = _tail(value, 0)  # thinned since the last save: store it whole (a copy)
         elif len(steps) > length:
             added[key] = _tail(value, length)
         seen[key] = (len(steps), steps[-1] if steps else None)

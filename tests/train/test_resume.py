@@ -167,21 +167,26 @@ def test_interrupt_saves_and_resume_continues(tmp_path, sig) -> None:
     assert final.status == "completed" and len(final.epochs) == done + 1
 
 
+@pytest.mark.parametrize("where", ["pending", "write_pending"])  # taking the save, and writing it (background)
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_while_saving_keeps_checkpoint_and_history_together(digits, tmp_path, monkeypatch, sig) -> None:
+def test_interrupt_while_saving_keeps_checkpoint_and_history_together(digits, tmp_path, monkeypatch, sig,
+                                                                      where: str) -> None:
     # the signal lands while epoch 1 is being committed (run log, then checkpoint): the race CI once hit
-    real_commit = History.commit
+    from babysit.train import run_folder
+
+    real = getattr(run_folder, where)
     sent = []
 
-    def commit_then_signal(self, run_dir=None):
-        if not sent and self.status == "running":
+    def then_signal(*args):
+        if not sent:
             sent.append(sig)
-            os.kill(os.getpid(), sig)
-        return real_commit(self, run_dir)
+            os.kill(os.getpid(), sig)  # from the writer thread too, the signal is handled by the main thread
+        return real(*args)
 
-    monkeypatch.setattr(History, "commit", commit_then_signal)
+    monkeypatch.setattr(run_folder, where, then_signal)
     with pytest.raises(KeyboardInterrupt):
         babysit.fit(_model(digits), digits, epochs=3, run_dir=tmp_path, **SETTINGS)
+    assert sent
     saved = History.load(tmp_path)
     payload = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
     assert saved.status == "interrupted"

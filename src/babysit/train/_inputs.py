@@ -43,8 +43,8 @@ def check_labels(model: nn.Module, batches: TensorBatches | LoaderBatches, val: 
             )
     if isinstance(batches, TensorBatches) and labels.dim() == 1 and int(labels.min()) == int(labels.max()):
         raise DataError(
-            f"the training labels hold a single class ({int(labels.min())}): a classifier learns nothing from them (the loss "
-            "goes to 0 at once). Give examples of at least two classes."
+            f"the training labels hold a single class ({int(labels.min())}): a classifier learns nothing from them "
+            "(the loss goes to 0 at once). Give examples of at least two classes."
         )
 
 

@@ -6,6 +6,11 @@ written (atomically) with the byte offset that commit ends at. A crash between t
 runs ahead of the checkpoint; resuming cuts it back to the offset. A checkpoint inside an epoch also holds
 the epoch's sums so far and the batch order's state, so a resume continues at the next step exactly.
 
+Saves are written by a background thread, so training does not wait for the disk: the epoch's records and a
+copy of the training state are taken at once (the copy is what a ``torch.save`` reads anyway), and the writer
+commits them in the same order, one save at a time; the next save, an interrupt and the run's end wait for it.
+A crash while it writes loses at most that save, as a crash while writing in the foreground would.
+
 ``fit(run_dir=...)`` adds it. A Ctrl-C or SIGTERM is held while an epoch is being saved, so the checkpoint
 and the history change together; after an interrupt the saved history is cut back to the last checkpoint,
 so ``resume=True`` continues exactly from there. The folder is locked while the run writes it, and a new
@@ -15,17 +20,20 @@ run never writes over an earlier one (it must be resumed, or removed first).
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from babysit._history_log import pending, write_pending
 from babysit._runlog import LOG_FILE
 from babysit.callbacks._base import Callback
 from babysit.errors import CheckpointError
 from babysit.history import HISTORY_FILE
 from babysit.train._interrupt import interrupts_deferred
 from babysit.train._lock import RunLock
+from babysit.train._writer import BackgroundWriter, detached_copy
 from babysit.train.checkpoint import checkpoint_path, copy_checkpoint, save_checkpoint
 from babysit.train.run import Run
 
@@ -45,17 +53,21 @@ class RunFolder(Callback):
         resume: whether the run continues the one saved in the folder (else the folder must hold no run).
         every_steps: also checkpoint every this many steps (inside epochs), besides every epoch's end.
         every_minutes: also checkpoint when this many minutes passed since the last checkpoint.
+        background: write saves on a background thread (training goes on meanwhile); False writes them before
+            training continues, without the copy of the training state a background save takes.
     """
 
     order = 100  # last: the checkpoint holds every change the other callbacks made to the epoch
 
     def __init__(self, folder: str | Path, *, resume: bool = False, every_steps: int | None = None,
-                 every_minutes: float | None = None) -> None:
+                 every_minutes: float | None = None, background: bool = True) -> None:
         self.folder = Path(folder)
         self.resume = resume
         self.every_steps = every_steps
         self.every_seconds = None if every_minutes is None else 60.0 * every_minutes
         self.saved = (0, 0)  # (epochs, steps) that the last checkpoint holds
+        self.background = background
+        self._writer = BackgroundWriter(f"babysit saves {self.folder.name}")
         self.lock = RunLock(self.folder)
         self._last_save = time.monotonic()
         if every_steps is not None or every_minutes is not None:  # else no per-step call at all
@@ -92,16 +104,23 @@ class RunFolder(Callback):
             payload = run.checkpoint()  # inside an epoch this reads the steps so far into the History first
             if run.tally is not None and run.tally.diverged:
                 return  # nothing after the last good checkpoint is worth continuing
-            payload["log_offset"] = run.history.commit(self.folder)
-            last = checkpoint_path(self.folder, "last")
-            save_checkpoint(last, payload)
+            records, replace = pending(run.history, self.folder)
             best = run.history.best_epoch
-            if epoch_end is not None and best is not None and best["epoch"] == epoch_end["epoch"]:
-                copy_checkpoint(last, checkpoint_path(self.folder, "best"))
-            self.saved = (len(run.history.epochs), run.history.num_steps)
+            is_best = epoch_end is not None and best is not None and best["epoch"] == epoch_end["epoch"]
+            counts = (len(run.history.epochs), run.history.num_steps)
+
+            def commit(state: dict[str, Any]) -> None:
+                _commit(self.folder, records, replace, state, is_best)
+                self.saved = counts  # only once it is on disk: an interrupt cuts the history back to here
+
+            if self.background:
+                self._writer.submit(functools.partial(commit, detached_copy(payload)))
+            else:
+                commit(payload)
             self._last_save = time.monotonic()
 
     def on_exception(self, run: Run, exc: BaseException) -> None:
+        self._writer.wait(raise_error=False)  # the save in flight completes (or fails) first
         if isinstance(exc, KeyboardInterrupt):  # the saved history ends where the checkpoint does
             run.history.truncate(*self.saved)
 
@@ -109,11 +128,24 @@ class RunFolder(Callback):
         if not self.lock.held:  # on_fit_start refused the folder: nothing of this run is in it
             return
         try:
+            self._writer.wait(raise_error=status != "failed")
             run.history.save()
         finally:
+            self._writer.close()
             self.lock.release()
         if status == "interrupted":
             log.warning("interrupted; resume with resume=True (CLI: --resume) from %s", self.folder)
+
+
+def _commit(folder: Path, records: list[dict[str, Any]], replace: bool, payload: dict[str, Any], is_best: bool
+            ) -> None:
+    """One save on disk: the run log's records and commit (fsynced), then the checkpoint naming the commit's
+    offset, then best.pt."""
+    payload["log_offset"] = write_pending(folder, records, replace)
+    last = checkpoint_path(folder, "last")
+    save_checkpoint(last, payload)
+    if is_best:
+        copy_checkpoint(last, checkpoint_path(folder, "best"))
 
 
 class KeepFinalState(Callback):
