@@ -4,6 +4,8 @@
   at initialisation (tiny random scores) it is ``ln C`` (2.302 for 10 classes).
 - ``svm``: multiclass hinge with margin 1, ``L_i = sum_{j != y} max(0, s_j - s_y + 1)``; at
   initialisation it is ``C - 1``. (``torch.nn.functional.multi_margin_loss`` divides by C, so it is not used.)
+- Sequence scores ``(N, T, C)`` (a language model scoring every position) against targets ``(N, T)`` are
+  flattened to ``N*T`` examples: the loss is per token, and still ``ln C`` at initialisation.
 - L2: ``0.5 * reg * sum(W**2)`` over weight matrices and kernels only (not biases, not norm layers),
   so its gradient is ``reg * W``, the same as ``weight_decay=reg`` in plain SGD.
 """
@@ -18,19 +20,36 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from babysit._names import unknown_name
-from babysit.errors import ConfigError
+from babysit.errors import ConfigError, DataError
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 LOSSES = ("softmax", "svm")
 
 
+def per_token(scores: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+    """``(N, T, C)`` scores and ``(N, T)`` targets as ``(N*T, C)`` and ``(N*T,)``; (N, C) and (N,) pass as they are.
+
+    Raises:
+        DataError: scores with a time axis whose targets do not have the same (N, T).
+    """
+    if scores.dim() <= 2:
+        return scores, targets
+    if targets.shape != scores.shape[:-1]:
+        raise DataError(f"sequence scores shaped {tuple(scores.shape)} (N, T, C) need targets shaped "
+                        f"{tuple(scores.shape[:-1])} (N, T), got {tuple(targets.shape)}; give one class index per "
+                        "position (for a language model: the input shifted by one token).")
+    return scores.reshape(-1, scores.shape[-1]), targets.reshape(-1)
+
+
 def softmax_loss(scores: Tensor, targets: Tensor) -> Tensor:
-    """Mean softmax cross-entropy of ``scores`` (N, C) against integer ``targets`` (N,)."""
-    return F.cross_entropy(scores, targets)
+    """Mean softmax cross-entropy of ``scores`` (N, C) against integer ``targets`` (N,), or per token of
+    ``(N, T, C)`` against ``(N, T)``."""
+    return F.cross_entropy(*per_token(scores, targets))
 
 
 def svm_loss(scores: Tensor, targets: Tensor, margin: float = 1.0) -> Tensor:
-    """Mean multiclass SVM hinge loss ``sum_{j != y} max(0, s_j - s_y + margin)``."""
+    """Mean multiclass SVM hinge loss ``sum_{j != y} max(0, s_j - s_y + margin)`` (per token for sequences)."""
+    scores, targets = per_token(scores, targets)
     correct = scores.gather(1, targets.unsqueeze(1))  # (N, 1)
     margins = (scores - correct + margin).clamp(min=0)  # (N, C); the j == y term is exactly `margin`
     return margins.sum(dim=1).mean() - margin

@@ -1,4 +1,6 @@
-"""Data for babysit: built-in digits and spiral, ``.npz``/CSV files, user factories, all as one record.
+"""Data for babysit: built-in digits and spiral, scikit-learn's wine and breast-cancer tables (read as CSV), the
+generated ``shapes32`` images, the standard library's source as next-character data (``pysource``), ``.npz``/CSV
+files and user factories, all as one record.
 
 Every source ends as a :class:`DataBundle`: stratified, seeded train/val(/test) splits, checked
 (lengths, labels, NaNs, empty splits) with errors that say how to fix the data, and normalized with

@@ -10,6 +10,7 @@ import torch
 from babysit.data._validate import (
     as_features,
     as_labels,
+    as_tokens,
     check_label_range,
     check_pair,
     check_same_shape,
@@ -49,6 +50,7 @@ class DataBundle:
     name: str = "data"  # short name for reports and run folders
     normalization: dict[str, Any] = field(default_factory=lambda: {"method": "none"})  # JSON-able
     description: str = ""  # one line for reports
+    sequence: bool = False  # X (N, T) token ids and y (N, T) one class per position (a language model's next tokens)
 
     def __post_init__(self) -> None:
         """Convert and validate every split so no later stage has to."""
@@ -61,8 +63,13 @@ class DataBundle:
         ):
             raise DataError(f"num_classes must be a positive int, got {self.num_classes!r}.")
         for split in self._splits():
-            X = as_features(getattr(self, f"X_{split}"), f"X_{split}")
-            y = as_labels(getattr(self, f"y_{split}"), f"y_{split}")
+            if self.sequence:
+                X = as_tokens(getattr(self, f"X_{split}"), f"X_{split}")
+                y = as_labels(getattr(self, f"y_{split}"), f"y_{split}", sequence=True)
+                _check_positions(X, y, split)
+            else:
+                X = as_features(getattr(self, f"X_{split}"), f"X_{split}")
+                y = as_labels(getattr(self, f"y_{split}"), f"y_{split}")
             check_pair(X, y, split)
             check_label_range(y, split, self.num_classes, inferred=False)
             object.__setattr__(self, f"X_{split}", X)
@@ -95,8 +102,8 @@ class DataBundle:
 
     def summary(self) -> dict[str, Any]:
         """Sizes, classes and preprocessing as a JSON-serialisable dict, for reports and run folders."""
-        counts = {
-            s: torch.bincount(getattr(self, f"y_{s}"), minlength=self.num_classes).tolist()
+        counts = {  # per position for a sequence bundle
+            s: torch.bincount(getattr(self, f"y_{s}").flatten(), minlength=self.num_classes).tolist()
             for s in self._splits()
         }
         return {
@@ -109,6 +116,7 @@ class DataBundle:
             "test": 0 if self.y_test is None else len(self.y_test),
             "class_counts": counts,
             "normalization": self.normalization.get("method", "none"),
+            **({"sequence": True} if self.sequence else {}),
         }
 
     def __repr__(self) -> str:
@@ -118,3 +126,10 @@ class DataBundle:
             f"num_classes={self.num_classes}, input_shape={self.input_shape}, "
             f"normalization={self.normalization.get('method', 'none')!r})"
         )
+
+
+def _check_positions(X: torch.Tensor, y: torch.Tensor, split: str) -> None:
+    """Sequence targets need one class per input position."""
+    if X.shape != y.shape:
+        raise DataError(f"the {split} split holds token ids shaped {tuple(X.shape)} but targets shaped "
+                        f"{tuple(y.shape)}; a sequence bundle needs one target per position (y = X shifted by one).")

@@ -14,7 +14,7 @@ import torch
 
 from babysit.errors import DataError
 
-__all__ = ["as_features", "as_labels", "check_label_range", "check_pair", "check_same_shape"]
+__all__ = ["as_features", "as_labels", "as_tokens", "check_label_range", "check_pair", "check_same_shape"]
 
 
 def _to_numpy(a: Any, name: str) -> np.ndarray:
@@ -54,16 +54,22 @@ def as_features(X: Any, name: str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).clone()
 
 
-def as_labels(y: Any, name: str) -> torch.Tensor:
+def as_labels(y: Any, name: str, *, sequence: bool = False) -> torch.Tensor:
     """Return ``y`` as an int64 CPU tensor of shape (N,) holding class indices >= 0.
 
     Float labels are accepted when they are whole numbers (1.0), since CSV and many
     NumPy pipelines produce them; 1.5 is an error, not something to round silently.
+    With ``sequence=True`` the labels are one class per position, shape (N, T): a language model's next
+    tokens (a 2-D array is otherwise taken for one-hot rows, which is an error).
 
     Raises:
         DataError: wrong shape, not numeric, not whole numbers, or negative.
     """
     arr = _to_numpy(y, name)
+    if sequence:
+        if arr.ndim != 2:
+            raise DataError(f"{name} must hold one class index per position, shape (N, T), got shape {arr.shape}.")
+        return _whole_nonnegative(arr, name)
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
@@ -71,17 +77,39 @@ def as_labels(y: Any, name: str) -> torch.Tensor:
             f"{name} must be a 1-D array of class indices, shape (N,), got shape {arr.shape}; "
             f"if these are one-hot rows, pass argmax(axis=1) instead."
         )
+    return _whole_nonnegative(arr, name)
+
+
+def as_tokens(X: Any, name: str) -> torch.Tensor:
+    """Return token ids ``X`` (N, T) as an int64 CPU tensor: whole numbers >= 0, never normalized.
+
+    Raises:
+        DataError: not 2-D, not numeric, not whole numbers, or negative.
+    """
+    arr = _to_numpy(X, name)
+    if arr.ndim != 2:
+        raise DataError(f"{name} must hold token ids shaped (N, T), got shape {arr.shape}.")
+    return _whole_nonnegative(arr, name)
+
+
+def _where(arr: np.ndarray, flat: int) -> Any:
+    """The index of the ``flat``-th element: an int for 1-D arrays, a tuple otherwise."""
+    return flat if arr.ndim == 1 else tuple(int(j) for j in np.unravel_index(flat, arr.shape))
+
+
+def _whole_nonnegative(arr: np.ndarray, name: str) -> torch.Tensor:
+    """Class indices or token ids as int64: whole numbers >= 0 (1.0 is 1; 1.5 and -1 are errors)."""
     if np.issubdtype(arr.dtype, np.floating):
         bad = ~np.isfinite(arr) | (arr != np.round(arr))
         if bad.any():
-            i = int(np.argmax(bad))
+            i = _where(arr, int(np.argmax(bad.ravel())))
             raise DataError(
                 f"{name} contains the non-integer label {arr[i].item()!r} at index {i}; labels must be "
                 f"whole-number class indices 0..num_classes-1."
             )
     arr = arr.astype(np.int64)
     if arr.size and arr.min() < 0:
-        i = int(np.argmin(arr))
+        i = _where(arr, int(np.argmin(arr.ravel())))
         raise DataError(
             f"{name} contains the negative label {int(arr[i])} at index {i}; labels must be class indices "
             f"in 0..num_classes-1. Remap them, e.g. with numpy.unique(y, return_inverse=True)."

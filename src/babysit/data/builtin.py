@@ -32,7 +32,10 @@ def load_digits(
     if num_classes is not None and num_classes != 10:
         raise DataError(f"digits has 10 classes (0-9), but num_classes={num_classes!r} was asked for; remove "
                         "data.num_classes (or set it to 10).")
-    from sklearn.datasets import load_digits as _sk_digits  # deferred: sklearn is slow to import
+    from babysit._extras import needs
+
+    with needs("digits", 'data.load("digits")'):
+        from sklearn.datasets import load_digits as _sk_digits  # deferred: sklearn is slow to import
 
     raw = _sk_digits()
     X = raw.images.reshape(-1, 1, 8, 8)  # (1797, 1, 8, 8), float64 in 0..16

@@ -13,12 +13,12 @@ data that does not, pass a ``DataLoader`` to ``babysit.fit`` directly instead of
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
 
+from babysit._factories import import_factory_module
 from babysit.data._bundle import DataBundle
 from babysit.data.arrays import from_arrays, from_mapping
 from babysit.errors import DataError
@@ -36,11 +36,11 @@ def resolve(ref: str) -> Any:
     if not sep or not module_name or not attr:
         raise DataError(f"a data factory is written 'package.module:function', got {ref!r}.")
     try:
-        module = importlib.import_module(module_name)
+        module = import_factory_module(module_name)  # also from the current folder and the config's folder
     except ImportError as exc:
         raise DataError(
-            f"cannot import module {module_name!r} for data factory {ref!r}: {exc}. "
-            f"Check the name and that its folder is on sys.path (PYTHONPATH)."
+            f"cannot import module {module_name!r} for data factory {ref!r}: {exc}. It is looked for on sys.path, "
+            "in the current folder and in the config's folder; check the name, or add its folder to PYTHONPATH."
         ) from exc
     obj: Any = module
     for part in attr.split("."):

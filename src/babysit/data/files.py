@@ -113,8 +113,9 @@ def _read_table(p: Path, label: str | None, delimiter: str) -> tuple[np.ndarray,
     if label is None:
         if "label" not in header:
             raise DataError(
-                f"{p.name} has no column named 'label'; its columns are: {', '.join(header)}. "
-                f"Pass label='<column>' to say which column holds the class."
+                f"{p.name} has no column named 'label'; its columns are: {', '.join(header)}. The label column "
+                "holds each row's class index: rename yours to 'label', or name it with label='<column>' in Python "
+                'or data.label = "<column>" in a config.'
             )
         label = "label"
     elif label not in header:
@@ -195,6 +196,15 @@ def load_csv(
     num_classes: int | None = None,
 ) -> DataBundle:
     """Load a CSV table: one header row, one example per row, every column numeric.
+
+    The format: the column named ``label`` (or the one ``label=`` names; ``data.label`` in a config) holds each
+    row's class index 0..C-1; every other column is a feature, in file order. No index column, no class names
+    (encode them as integers first); blank lines are skipped; a file without a ``label`` column is an error that
+    lists its columns. For example::
+
+        x1,x2,label
+        0.5,1.2,0
+        -0.3,0.8,2
 
     Args:
         path: the file.

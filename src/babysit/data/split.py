@@ -82,7 +82,9 @@ def tiny_subset(
 
     The lecture's sanity check trains on such a subset with no regularization and expects the loss to
     reach ~0: a model that cannot overfit 20 examples has a bug. Classes are taken round-robin in a
-    seeded order, so with n=20 and 10 classes every class gives two examples.
+    seeded order, so with n=20 and 10 classes every class gives two examples. Sequence targets ``(N, T)``
+    (a language model's) have a class per position, so up to ``n`` sequences are drawn with different first
+    tokens (two windows with one prefix and different next tokens could never both be fitted).
 
     Args:
         data: a :class:`DataBundle` (its training split is used) or an ``(X, y)`` pair.
@@ -102,12 +104,23 @@ def tiny_subset(
     """
     if isinstance(data, DataBundle):
         X, y = data.train
+    elif isinstance(data[1], torch.Tensor) and data[1].dim() == 2 and data[1].shape[1] > 1:  # sequence targets
+        X, y = torch.as_tensor(data[0]), as_labels(data[1], "y", sequence=True)
+        check_pair(X, y, "subset's source")
     else:
         X, y = as_features(data[0], "X"), as_labels(data[1], "y")
         check_pair(X, y, "subset's source")
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= len(y):
         raise DataError(f"tiny_subset needs 1 <= n <= {len(y)} (the examples available), got n={n!r}.")
     rng = np.random.default_rng(seed)
+    if y.dim() == 2:  # one class per position: no class to balance, a seeded draw of sequences ...
+        firsts: dict[int, int] = {}  # ... with different first tokens, so no two share a prefix: every target
+        for i in rng.permutation(len(y)).tolist():  # is set by its context and 100% accuracy can be reached
+            firsts.setdefault(int(X[i, 0]), i)
+            if len(firsts) == n:
+                break
+        idx = torch.tensor(sorted(firsts.values()), dtype=torch.long)
+        return X[idx], y[idx]
     labels = y.numpy()
     pools = [list(rng.permutation(np.flatnonzero(labels == c))) for c in rng.permutation(np.unique(labels))]
     chosen: list[int] = []

@@ -1,4 +1,5 @@
-"""Models the lecture trains: a linear classifier, an MLP, a small CNN, or your own factory.
+"""Models the lecture trains: a linear classifier, an MLP, a small CNN, a ResNet, a transformer language model,
+or your own factory.
 
 Example:
     >>> import babysit
@@ -9,9 +10,23 @@ Example:
 
 from __future__ import annotations
 
-from babysit.models._build import KINDS, build
+from babysit.models._build import KINDS, SEQUENCE_KINDS, build, build_resnet, build_transformer
 from babysit.models._cnn import SmallCNN
 from babysit.models._init import initialize
 from babysit.models._mlp import MLP, LinearClassifier
+from babysit.models._resnet import ResNet
+from babysit.models._transformer import TransformerLM
 
-__all__ = ["KINDS", "MLP", "LinearClassifier", "SmallCNN", "build", "initialize"]
+__all__ = [
+    "KINDS",
+    "MLP",
+    "SEQUENCE_KINDS",
+    "LinearClassifier",
+    "ResNet",
+    "SmallCNN",
+    "TransformerLM",
+    "build",
+    "build_resnet",
+    "build_transformer",
+    "initialize",
+]

@@ -98,6 +98,6 @@ def num_classes_of(model: nn.Module, X: Tensor, num_classes: int | None) -> int:
             out = model(X[:2].to(device_of(model)))
     finally:
         model.train(was)
-    if out.dim() != 2 or out.shape[1] < 2:
+    if out.dim() < 2 or out.shape[-1] < 2:  # (N, C), or a sequence model's (N, T, C)
         raise ConfigError(f"the model returns scores shaped {tuple(out.shape)}; pass num_classes= explicitly.")
-    return int(out.shape[1])
+    return int(out.shape[-1])

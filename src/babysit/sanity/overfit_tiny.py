@@ -33,7 +33,7 @@ def _evaluate(model: nn.Module, loss_fn: LossFn, X: Tensor, y: Tensor) -> tuple[
     model.eval()
     with torch.no_grad():
         scores = model(X)
-        result = float(loss_fn(scores, y)), float((scores.argmax(dim=1) == y).float().mean())
+        result = float(loss_fn(scores, y)), float((scores.argmax(dim=-1) == y).float().mean())
     model.train()
     return result
 
@@ -41,7 +41,7 @@ def _evaluate(model: nn.Module, loss_fn: LossFn, X: Tensor, y: Tensor) -> tuple[
 def check_overfit_tiny(model: nn.Module, loss_fn: Callable[[Tensor, Tensor], Tensor], X: Tensor, y: Tensor,
                        *, examples: int = EXAMPLES, steps: int = STEPS, seed: int = 0) -> SanityCheck:
     """Train a copy on ``examples`` examples; pass at 100% accuracy and a loss below 2% of its start."""
-    Xs, ys = tiny_subset((X, y), n=min(examples, len(y)), seed=seed)
+    Xs, ys = tiny_subset((X, y), n=min(examples, len(y)), seed=seed)  # sequences: one class per position
     work = copy.deepcopy(model)
     dev = device_of(work)
     Xs, ys = Xs.to(dev), ys.to(dev)

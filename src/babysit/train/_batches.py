@@ -16,8 +16,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from babysit.data._validate import as_features, as_labels, check_pair
-from babysit.errors import DataError
+from babysit.data._validate import as_features, as_labels, as_tokens, check_pair
+from babysit.errors import CheckpointError, DataError
 
 
 class TensorBatches:
@@ -42,8 +42,11 @@ class TensorBatches:
     def __len__(self) -> int:
         return math.ceil(self.num_examples / self.batch_size)
 
-    def resume_at(self, position: int, epoch_state: Tensor) -> None:
+    def resume_at(self, position: int, epoch_state: Tensor | None) -> None:
         """Make the next epoch the one that drew its order at ``epoch_state``, starting at batch ``position``."""
+        if epoch_state is None:
+            raise CheckpointError("the checkpoint was taken inside an epoch but holds no batch order to continue it; "
+                                  "it is damaged. Resume from an epoch's end or start the run again.")
         self.generator.set_state(epoch_state)
         self._skip = position
 
@@ -100,7 +103,11 @@ def as_tensor_pair(data: Any, split: str) -> tuple[Tensor, Tensor] | None:
     X, y = data
     if not isinstance(X, (Tensor, np.ndarray)) or not isinstance(y, (Tensor, np.ndarray)):
         return None
-    X, y = as_features(X, f"X_{split}"), as_labels(y, f"y_{split}")
+    if y.ndim == 2 and y.shape[1] > 1 and tuple(X.shape) == tuple(y.shape):
+        # a sequence model's (N, T) token ids and next-token labels: integers kept as they are, never scaled
+        X, y = as_tokens(X, f"X_{split}"), as_labels(y, f"y_{split}", sequence=True)
+    else:
+        X, y = as_features(X, f"X_{split}"), as_labels(y, f"y_{split}")
     check_pair(X, y, split)
     return X, y
 
