@@ -21,7 +21,12 @@ TRAINING_CODES = {
     "update_ratio_too_high", "update_ratio_too_low", "vanishing_activations", "exploding_activations",
     "saturated_activations", "dead_units", "vanishing_gradients", "exploding_gradients", "frozen_parameters",
     "gradient_accumulation", "regularization_dominates", "inputs_not_normalized", "softmax_before_loss",
-    "eval_nondeterministic",
+    "eval_nondeterministic", "train_val_mismatch",
+}
+# codes added after DESIGN.md's table, with their meaning (DESIGN.md: "new ones may be added")
+ADDED_CODES = {
+    "train_val_mismatch": "training accuracy far above validation already in the first epoch: the training metric "
+                          "counts targets validation does not (loss on padding, leaked labels)",
 }
 
 
@@ -36,8 +41,9 @@ def test_vocabulary_matches_design_md() -> None:
         pytest.skip("shared/DESIGN.md is not beside the repository")
     codes = set(re.findall(r"^\| `([a-z_]+)`(?: / `([a-z_]+)`)? \|", design.read_text(), flags=re.M))
     listed = {c for pair in codes for c in pair if c}
-    # every rule's code is in DESIGN.md's table
-    assert set(RULES) <= listed
+    # every rule's code is in DESIGN.md's table, or one of the codes added since (each with its meaning)
+    assert set(RULES) <= listed | set(ADDED_CODES)
+    assert not set(ADDED_CODES) & listed
 
 
 @pytest.mark.parametrize("code", sorted(RULES))

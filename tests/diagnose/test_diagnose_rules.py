@@ -53,6 +53,11 @@ CASES = [
     # overfitting (B3)
     ("big train/val gap", dict(train_acc=[0.8, 0.95, 1.0], val_acc=[0.7, 0.75, 0.72]), "overfitting", True),
     ("small gap", dict(train_acc=[0.9, 0.95, 0.97], val_acc=[0.88, 0.93, 0.94]), "overfitting", False),
+    # train_val_mismatch (B3): a gap already in epoch 1, where training accuracy is measured on unseen examples
+    ("gap from the first epoch", dict(train_acc=[0.7, 0.75, 0.78], val_acc=[0.27, 0.28, 0.28]), "train_val_mismatch",
+     True),
+    ("validation ahead in the first epoch", dict(train_acc=[0.4, 0.9, 1.0], val_acc=[0.56, 0.8, 0.82]),
+     "train_val_mismatch", False),
     # underfitting (B3)
     ("both low, close, flat", dict(train_loss=[2.3, 1.5, 1.45, 1.44], train_acc=[0.4, 0.5, 0.52, 0.53],
                                    val_acc=[0.39, 0.49, 0.5, 0.51]), "underfitting", True),

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 from babysit.diagnose import _view as v
+from babysit.diagnose import _weights
 from babysit.diagnose import thresholds as T
 from babysit.history import History
 from babysit.quantities import (
@@ -50,6 +51,21 @@ def initial_loss(history: History) -> float | None:
     return first[0] if first else None
 
 
+def first_bad_step(history: History) -> tuple[int, float] | None:
+    """The first step whose loss is NaN/inf, or that exploded past ``LOSS_EXPLODE`` x the first loss."""
+    losses = history.steps.get("loss", [])
+    start = initial_loss(history)
+    limit = T.LOSS_EXPLODE * start if start is not None and start > 0 else math.inf
+    for i, x in enumerate(losses):
+        if isinstance(x, (int, float)) and not x <= limit:  # NaN, inf, or past the limit
+            return i + 1, float(x)
+    return None
+
+
+def diverged(history: History) -> bool:
+    return history.status == "diverged" or first_bad_step(history) is not None
+
+
 def data_losses(history: History) -> list[float | None]:
     """Per-epoch data loss (the train loss when the data loss was not recorded apart)."""
     data = v.per_epoch(history, "data_loss")
@@ -72,8 +88,12 @@ def ratio_medians(history: History, *, early: bool = True) -> dict[str, float]:
 def trunk_ratio(history: History) -> tuple[list[int], list[float], str, str] | None:
     """Per sampled step: output std of the last hidden weighted layer / that of the first (lecture B5).
 
-    The output layer is left out: once the signal has vanished its learned biases alone set its spread.
+    The output layer is left out: once the signal has vanished its learned biases alone set its spread. A model
+    with normalisation layers has none: each one resets the scale, so the weighted layers' outputs before it
+    say nothing about depth (raw inputs make the first one huge, and the trend would read as vanishing).
     """
+    if any(layer.get("kind") == "norm" for layer in history.layers):
+        return None
     layers = v.weighted_layers(history)[:-1]
     if len(layers) + 1 < T.ACT_MIN_WEIGHTED:
         return None
@@ -150,8 +170,47 @@ def regularization_share(history: History) -> tuple[float, int, float, float] | 
 
 
 def regularization_dominates(history: History) -> bool:
+    """The recorded L2 term swamps the data loss, or (L2 inside the loss, weight decay) the weights are pulled
+    straight to zero while the data loss stalls (see :func:`hidden_regularization`)."""
     share = regularization_share(history)
-    return share is not None and share[0] > T.REG_DOMINATES and share[3] > T.REG_STUCK * share[2]
+    if share is not None and share[0] > T.REG_DOMINATES and share[3] > T.REG_STUCK * share[2]:
+        return True
+    return hidden_regularization(history) is not None
+
+
+def hidden_regularization(history: History) -> dict[str, _weights.Shrinkage] | None:
+    """Weight tensors pulled to zero (most of them) while the data loss stays above ``REG_STUCK`` of its start
+    and has stopped falling: a regularization that dominates but is not recorded as ``reg_loss``."""
+    names = v.weight_names(history)
+    pulled = _weights.pulled_to_zero(history)
+    losses = v.finite(data_losses(history))
+    start = untrained_loss(history)
+    if not names or len(pulled) * 2 < len(names) or len(losses) < T.PLATEAU_MIN_EPOCHS or not start:
+        return None
+    third = max(1, len(losses) // 3)
+    before, last = sum(losses[-2 * third : -third]) / third, sum(losses[-third:]) / third
+    stalled = before <= 0 or (before - last) / before < T.PLATEAU_FLAT
+    return pulled if stalled and losses[-1] > T.REG_STUCK * start else None
+
+
+def loss_moved(history: History) -> float | None:
+    """How far the per-epoch data loss fell below its first epoch, relative to it (None before two epochs).
+
+    Epoch means, not the first step: one step's loss is too noisy to tell "fell 3%" from "did not move"."""
+    losses = v.finite(data_losses(history))
+    if len(losses) < 2 or losses[0] <= 0:
+        return None
+    return (losses[0] - min(losses[1:])) / losses[0]
+
+
+def untrained_loss(history: History) -> float | None:
+    """Where the data loss of an untrained model stands: ``ln C`` when the classes are known (a hidden L2 term
+    inflates the first recorded loss), else the first loss."""
+    classes = v.num_classes(history)
+    first = initial_loss(history)
+    if classes:
+        return min(math.log(classes), first) if first else math.log(classes)
+    return first
 
 
 def blocked_signal(history: History) -> str | None:
@@ -171,9 +230,3 @@ def blocked_signal(history: History) -> str | None:
     return None
 
 
-def suggest_lr(lr: float | None, ratio: float) -> str:
-    """A learning rate that would bring the update/weight ratio to ~1e-3 (updates scale with lr)."""
-    if lr is None or not ratio > 0:
-        return "a learning rate that brings the update/weight ratio near 1e-3"
-    target = lr * T.RATIO_TARGET / ratio
-    return f"lr {float(f'{target:.1g}'):g}"

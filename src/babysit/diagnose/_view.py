@@ -99,3 +99,24 @@ def fmt(x: float | None) -> str:
     if x != 0 and (abs(x) < 1e-2 or abs(x) >= 1e4):
         return f"{x:.1e}"
     return f"{x:.3g}"
+
+
+def num_val(history: History) -> int | None:
+    """Validation examples: recorded in meta (``num_val``, or a config run's ``data.val``), else the denominator
+    the validation accuracies share (each is ``correct / n``), when at least three distinct ones pin it down."""
+    for value in (history.meta.get("num_val"), (history.meta.get("data") or {}).get("val")):
+        if isinstance(value, int) and value > 0:
+            return value
+    accs = {a for a in finite(per_epoch(history, "val_acc")) if 0 < a < 1}
+    if len(accs) < 3:
+        return None
+    return next((n for n in range(2, _MAX_DENOMINATOR) if all(abs(a * n - round(a * n)) < 1e-6 for a in accs)), None)
+
+
+_MAX_DENOMINATOR = 20_000  # past this many examples the standard error is below a point anyway
+
+
+def chance(history: History) -> float | None:
+    """Chance accuracy ``1/C`` of the task, when the number of classes is known."""
+    classes = num_classes(history)
+    return None if classes is None else 1.0 / classes

@@ -154,14 +154,29 @@ def _gradient_finding(history: History, *, vanishing: bool) -> list[Finding]:
     evidence = {"first": first, "last": last, "ratio": m.value, "step": m.step, "share": m.share}
     squashing = [x["activation"] for x in history.layers if x.get("kind") == "activation"
                  and x.get("activation") in ("sigmoid", "tanh")]
+    post_norm = _post_norm_blocks(history)
     if vanishing and squashing:
         message += f", through {len(squashing)} {squashing[0]} layers"
         suggestion = "use ReLU units (a sigmoid passes at most 0.25 of the gradient per layer) or batch normalisation"
+    elif vanishing and post_norm:
+        message += (f", through {post_norm} post-norm blocks (each layer norm after its residual sum divides the "
+                    "gradient by the growing scale of the stream)")
+        evidence["cause_code"] = "post_norm"
+        suggestion = ("put the layer norm before each sublayer (pre-norm), or warm the learning rate up from ~0 over "
+                      "the first few hundred steps")
     elif vanishing:
         suggestion = "check the initialisation (He/Xavier) and add batch normalisation or residual connections"
     else:
         suggestion = "lower the learning rate, clip gradients (torch.nn.utils.clip_grad_norm_) or fix the init"
     return [Finding(code, "warning", message, evidence, suggestion)]
+
+
+def _post_norm_blocks(history: History) -> int:
+    """Norm layers of a sequence model (it has embeddings) that each follow a weighted layer: post-norm blocks."""
+    kinds = [layer.get("kind") for layer in history.layers]
+    if "embedding" not in kinds or "norm" not in kinds or kinds.index("norm") < kinds.index("weighted"):
+        return 0
+    return sum(1 for a, b in zip(kinds, kinds[1:]) if a == "weighted" and b == "norm")
 
 
 @rule("vanishing_gradients", "B5", needs=("gradient_norm",))

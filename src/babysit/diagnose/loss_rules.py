@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import statistics
 
-from babysit.diagnose import _facts
+from babysit.diagnose import _causes, _facts, _rate
 from babysit.diagnose import _view as v
 from babysit.diagnose import thresholds as T
 from babysit.diagnose._registry import rule
@@ -17,19 +17,8 @@ from babysit.findings import Finding
 from babysit.history import History
 
 
-def _first_bad_step(history: History) -> tuple[int, float] | None:
-    """The first step whose loss is NaN/inf, or that exploded past ``LOSS_EXPLODE`` x the first loss."""
-    losses = history.steps.get("loss", [])
-    start = _facts.initial_loss(history)
-    limit = T.LOSS_EXPLODE * start if start is not None and start > 0 else math.inf
-    for i, x in enumerate(losses):
-        if isinstance(x, (int, float)) and not x <= limit:  # NaN, inf, or past the limit
-            return i + 1, float(x)
-    return None
-
-
 def diverged(history: History) -> bool:
-    return history.status == "diverged" or _first_bad_step(history) is not None
+    return _facts.diverged(history)
 
 
 def _lr_at(history: History, step: int) -> float | None:
@@ -39,15 +28,10 @@ def _lr_at(history: History, step: int) -> float | None:
     return v.first_lr(history)
 
 
-def _worst_ratio(history: History) -> tuple[str, float] | None:
-    ratios = _facts.ratio_medians(history, early=False)
-    return max(ratios.items(), key=lambda kv: kv[1]) if ratios else None
-
-
-@rule("loss_diverged", "B2", uses=("gradient_carry", "update_ratio"))
+@rule("loss_diverged", "B2", uses=_causes.CAUSE_USES)
 def loss_diverged(history: History) -> list[Finding]:
-    """The loss became NaN/inf or exploded; name the first non-finite layer and the likely cause."""
-    bad = _first_bad_step(history)
+    """The loss became NaN/inf or exploded; name the first non-finite layer and the likely cause with its numbers."""
+    bad = _facts.first_bad_step(history)
     if bad is None and history.status != "diverged":
         return []
     step, value = bad if bad is not None else (len(history.steps.get("loss", [])), float("nan"))
@@ -61,19 +45,10 @@ def loss_diverged(history: History) -> list[Finding]:
         message += f"; the first layer whose output became non-finite is {nonfinite['layer']}"
         evidence["first_nonfinite_layer"] = nonfinite["layer"]
         evidence["nonfinite_parameters"] = nonfinite.get("parameters", [])
-    carry = _facts.carry(history)
-    worst = _worst_ratio(history)
-    if carry is not None and carry.share >= T.MAJORITY:
-        message += f"; {carry.value:.0%} of each gradient was left over from earlier steps (zero_grad missing)"
-        evidence["carry"] = carry.value
-        suggestion = "call optimizer.zero_grad() once per step, before backward()"
-    elif worst is not None and worst[1] > T.RATIO_HIGH:
-        message += f"; the update/weight ratio was {v.fmt(worst[1])} in {worst[0]} (healthy: ~1e-3)"
-        evidence["ratio"] = {worst[0]: worst[1]}
-        suggestion = f"lower the learning rate: try {_facts.suggest_lr(lr, worst[1])}"
-    else:
-        suggestion = "lower the learning rate 10x (and check the initialisation and the input scale)"
-    return [Finding("loss_diverged", "error", message, evidence, suggestion)]
+    cause = _causes.why_diverged(history, step)
+    message += f"; likely cause: {cause.reason}"
+    evidence.update(cause=cause.reason, cause_code=cause.code, **cause.evidence)
+    return [Finding("loss_diverged", "error", message, evidence, cause.suggestion)]
 
 
 def _initial_data_loss(history: History) -> float | None:
@@ -107,8 +82,10 @@ def lr_too_high(history: History) -> list[Finding]:
     # sign: oscillation or large updates
     rises = losses[-1] > T.LOSS_RISE * min(losses) and losses[-1] - min(losses) > 0.1 * start
     oscillates = ups >= max(1, (len(window) - 1) / 3)
-    ratios = _facts.ratio_medians(history, early=False)
-    ratio = v.median(ratios.values())
+    # updates large over the whole run, or in its first half (Adam at a high rate without warmup: the first
+    # steps throw the weights around, then the plateau's small gradients shrink the ratio)
+    ratio = max(v.finite([v.median(_facts.ratio_medians(history, early=e).values()) for e in (False, True)]),
+                default=None)
     big_updates = ratio is not None and ratio > T.RATIO_PLATEAU
     high_plateau = level > T.PLATEAU_HIGH * start and (oscillates or big_updates)
     if not (rises or high_plateau):
@@ -123,9 +100,9 @@ def lr_too_high(history: History) -> list[Finding]:
     if ratio is not None:
         message += f"; median update/weight ratio {v.fmt(ratio)}"
         evidence["median_ratio"] = ratio
-    target = _facts.suggest_lr(lr, ratio) if big_updates and ratio else f"lr {v.fmt((lr or 0) / 3)}" if lr else None
-    suggestion = f"lower the learning rate 3-10x (try {target}) or decay it sooner" if target else \
-        "lower the learning rate 3-10x or decay it sooner"
+    rate = _rate.recommend(history, 1 / 3)
+    evidence.update(rate.evidence())
+    suggestion = f"lower the learning rate (try {rate.text()}) or decay it sooner"
     return [Finding("lr_too_high", "warning", message, evidence, suggestion)]
 
 
@@ -148,15 +125,19 @@ def lr_too_low(history: History) -> list[Finding]:
     lr = v.first_lr(history)
     losses = v.finite(_facts.data_losses(history))
     start = _initial_data_loss(history)
-    if ratios and max(ratios.values()) < T.RATIO_LOW:
+    moved = _facts.loss_moved(history)
+    # tiny updates everywhere, or small ones (below a tenth of ~1e-3) on a loss that did not move at all
+    still = moved is not None and moved < T.LOSS_STILL and max(ratios.values(), default=1.0) < T.RATIO_SMALL
+    if ratios and (max(ratios.values()) < T.RATIO_LOW or still):
         name, ratio = max(ratios.items(), key=lambda kv: kv[1])
         message = (f"lr {v.fmt(lr)}: the update/weight ratio is at most {v.fmt(ratio)} ({name}), "
                    f"far below the healthy ~1e-3, in every layer")
         if losses and start:
             message += f"; the loss moved from {v.fmt(start)} to {v.fmt(losses[-1])}"
-        evidence = {"lr": lr, "ratios": ratios, "initial_loss": start, "final_loss": losses[-1] if losses else None}
-        return [Finding("lr_too_low", "warning", message, evidence,
-                        f"raise the learning rate: try {_facts.suggest_lr(lr, ratio)}")]
+        rate = _rate.recommend(history, 10.0)
+        evidence = {"lr": lr, "ratios": ratios, "initial_loss": start, "final_loss": losses[-1] if losses else None,
+                    **rate.evidence()}
+        return [Finding("lr_too_low", "warning", message, evidence, f"raise the learning rate: try {rate.text()}")]
     if len(losses) < T.PLATEAU_MIN_EPOCHS or not start or diverged(history):
         return []
     fell = (start - losses[-1]) / start
@@ -166,9 +147,10 @@ def lr_too_low(history: History) -> list[Finding]:
         return []
     message = (f"lr {v.fmt(lr)}: the loss falls slowly and almost linearly, by {fell:.0%} in {len(losses)} "
                f"epochs (from {v.fmt(start)} to {v.fmt(losses[-1])}, R^2 {r2:.2f} for a straight line)")
-    return [Finding("lr_too_low", "warning", message, {"lr": lr, "fell": fell, "r2": r2, "epochs": len(losses)},
-                    f"raise the learning rate 3-10x (try lr {v.fmt((lr or 0) * 10)})" if lr else
-                    "raise the learning rate 3-10x")]
+    rate = _rate.recommend(history, 10.0)
+    return [Finding("lr_too_low", "warning", message,
+                    {"lr": lr, "fell": fell, "r2": r2, "epochs": len(losses), **rate.evidence()},
+                    f"raise the learning rate: try {rate.text()}")]
 
 
 def noise_level(history: History) -> tuple[float, int] | None:

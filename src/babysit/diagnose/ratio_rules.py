@@ -3,7 +3,7 @@ that pile up because ``zero_grad`` is missing."""
 
 from __future__ import annotations
 
-from babysit.diagnose import _facts
+from babysit.diagnose import _facts, _rate, _weights
 from babysit.diagnose import _view as v
 from babysit.diagnose import thresholds as T
 from babysit.diagnose._registry import rule
@@ -26,37 +26,51 @@ def update_ratio_too_high(history: History) -> list[Finding]:
     lr = v.first_lr(history)
     message = (f"lr {v.fmt(lr)}: the update/weight ratio is {v.fmt(worst)} in {name} (healthy ~1e-3)"
                + (f"; also high: {_listing({k: r for k, r in high.items() if k != name})}" if len(high) > 1 else ""))
+    evidence = {"lr": lr, "ratios": high}
     if _facts.regularization_dominates(history):
         message += "; the L2 term is shrinking the weights (see regularization_dominates)"
-    return [Finding("update_ratio_too_high", "warning", message, {"lr": lr, "ratios": high},
-                    f"lower the learning rate: try {_facts.suggest_lr(lr, worst)}")]
+    rate = _rate.recommend(history, 1 / 3)
+    return [Finding("update_ratio_too_high", "warning", message, {**evidence, **rate.evidence()},
+                    f"lower the learning rate: try {rate.text()}")]
 
 
-@rule("update_ratio_too_low", "B4", needs=("update_ratio",), uses=_facts.BLOCKED_SIGNAL_USES)
+@rule("update_ratio_too_low", "B4", needs=("update_ratio",), uses=("gradient_norm", *_facts.BLOCKED_SIGNAL_USES))
 def update_ratio_too_low(history: History) -> list[Finding]:
-    """Median update/weight ratio below ``RATIO_LOW`` in some weight tensors (first half of the run)."""
+    """Median update/weight ratio below ``RATIO_LOW`` in some weight tensors (first half of the run), or updates
+    so small that float32 rounds them away (the weights never change although the gradient is not zero)."""
     low = {n: r for n, r in _facts.ratio_medians(history).items() if r < T.RATIO_LOW}
-    if not low:
+    lost = _weights.below_precision(history)
+    if not low and not lost:
         return []
-    name, worst = min(low.items(), key=lambda kv: kv[1])
     lr = v.first_lr(history)
-    message = f"lr {v.fmt(lr)}: the update/weight ratio is only {v.fmt(worst)} in {name} (healthy ~1e-3)"
-    if len(low) > 1:
-        message += f"; also low: {_listing({k: r for k, r in low.items() if k != name})}"
+    parts = []
+    if low:
+        name, worst = min(low.items(), key=lambda kv: kv[1])
+        parts.append(f"the update/weight ratio is only {v.fmt(worst)} in {name} (healthy ~1e-3)")
+        if len(low) > 1:
+            parts.append(f"also low: {_listing({k: r for k, r in low.items() if k != name})}")
+    if lost:
+        parts.append(f"lr x |grad| / |W| is {_listing(lost)}, below float32's resolution of ~1e-7 of a weight: "
+                     "every update is rounded away and these weights never change (not frozen: too small to apply)")
+    message = f"lr {v.fmt(lr)}: " + "; ".join(parts)
+    evidence = {"lr": lr, "ratios": low, "below_precision": lost}
     blocked = _facts.blocked_signal(history)
     if blocked:
         message += f"; {blocked}, so the learning rate is not the cause"
         suggestion = "fix that first: " + blocked[blocked.index("(see") + 1 : -1]
     else:
-        suggestion = f"raise the learning rate: try {_facts.suggest_lr(lr, worst)}"
-    return [Finding("update_ratio_too_low", "warning", message, {"lr": lr, "ratios": low}, suggestion)]
+        rate = _rate.recommend(history, 10.0)
+        evidence.update(rate.evidence())
+        suggestion = f"raise the learning rate: try {rate.text()}"
+    return [Finding("update_ratio_too_low", "warning", message, evidence, suggestion)]
 
 
-def _never_changed(history: History, name: str) -> str | None:
-    """Why an optimizer parameter never changed: no gradient at all, or a gradient the optimizer ignored."""
+def _never_changed(history: History, name: str, lost: dict[str, float]) -> str | None:
+    """Why an optimizer parameter never changed: no gradient at all, or a gradient the optimizer ignored (not one
+    whose updates float32 rounds away: ``lost``, reported by update_ratio_too_low)."""
     _, ratios = v.series(history, UpdateRatio, "ratio", name)
     good = v.finite(ratios)
-    if not good or any(r > 0 for r in good):
+    if not good or any(r > 0 for r in good) or name in lost:
         return None
     _, grads = v.series(history, GradientNorm, "norm", name)
     if not grads:
@@ -70,13 +84,14 @@ def _never_changed(history: History, name: str) -> str | None:
 def frozen_parameters(history: History) -> list[Finding]:
     """Parameters that never change: requires_grad=False, missing from the optimizer, or never updated."""
     reasons: dict[str, list[str]] = {}
+    lost = _weights.below_precision(history)
     for p in v.parameters(history):
         if not p.get("requires_grad", True):
             why = "have requires_grad=False"
         elif not p.get("in_optimizer", True):
             why = "are not in the optimizer (their gradients are computed, never applied)"
         else:
-            why = _never_changed(history, p["name"])
+            why = _never_changed(history, p["name"], lost)
         if why:
             reasons.setdefault(why, []).append(p["name"])
     if not reasons:

@@ -32,15 +32,16 @@ class InputMoments(InputQuantity):
 
 class OutputRange(OutputQuantity):
     """Min, max and the largest ``|row sum - 1|`` of the outputs: probabilities have min >= 0, max <= 1 and rows
-    summing to 1 (NaN for outputs that are not 2-D)."""
+    summing to 1. A row is the last dimension: ``(N, C)`` for a classifier, ``(N, T, V)`` for a language model
+    (NaN for a 1-D output)."""
 
     name: ClassVar[str] = "output_range"
     keys: ClassVar[dict[str, str]] = {"min": "output/min", "max": "output/max", "rowsum_err": "output/rowsum_err"}
 
     def measure(self, source: Tensor) -> Measurement:
         low, high = torch.aminmax(source)
-        if source.dim() == 2:
-            err = (torch.sum(source, dim=1, dtype=F64) - 1).abs().amax()
+        if source.dim() >= 2:
+            err = (torch.sum(source, dim=-1, dtype=F64) - 1).abs().amax()
         else:
             err = torch.full((), math.nan, dtype=F64, device=source.device)
         return Measurement((low, high, err))
