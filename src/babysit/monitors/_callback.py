@@ -37,6 +37,8 @@ class MonitorCallback(Callback):
 
     def on_fit_start(self, run: Run) -> None:
         self.monitor, self._own = _attach(self.spec, run)
+        if run.epochs > 0 and run.steps_per_epoch > 0:  # the end of training is sampled with histograms too
+            self.monitor.expect_last_step(run.epochs * run.steps_per_epoch)
         self._step = self.monitor.step  # bound once: the per-step call is this and nothing else
 
     def on_step_end(self, run: Run, loss: Tensor) -> None:

@@ -61,8 +61,11 @@ class Plan:
         return plan
 
 
-def _now(pair: tuple[list[Any], list[Any]], histogram_step: bool) -> list[Any]:
-    return pair[0] + pair[1] if histogram_step and pair[1] else pair[0]
+def _now(pair: tuple[list[Any], list[Any]], histogram_step: bool, regular: bool = True) -> list[Any]:
+    """The quantities of a step: those of every sampled step (unless it is only a histogram step, the run's
+    last off the sampling grid) and, on a histogram step, the occasional ones."""
+    every = pair[0] if regular else []
+    return every + pair[1] if histogram_step and pair[1] else every
 
 
 @dataclass
@@ -93,6 +96,7 @@ class Sampler:
         self._forward, self._params = Sample(), Sample()
         self._calls: dict[str, int] = {}
         self._histogram_step = False
+        self._regular = True
         self._inputs: list[InputQuantity] = []
         self._outputs: list[OutputQuantity] = []
 
@@ -108,12 +112,15 @@ class Sampler:
             if layer.kind == "weighted" and isinstance(bias, nn.Parameter) and id(bias) in optimized:
                 self.watched = (layer, bias, 1 if isinstance(layer.module, CONVS) else -1)
 
-    def arm(self, optimizer: torch.optim.Optimizer | None, *, histograms: bool) -> None:
+    def arm(self, optimizer: torch.optim.Optimizer | None, *, histograms: bool, regular: bool = True) -> None:
+        """Hook the step about to run; ``regular=False`` records only the histogram-step quantities (the
+        run's last step, off the sampling grid: the series keep their grid)."""
         self.disarm()
-        self.armed, self._histogram_step = True, histograms
+        self.armed, self._histogram_step, self._regular = True, histograms, regular
         self._forward, self._params, self._calls = Sample(), Sample(), {}  # also when the root forward is not
         # called (Lightning's training_step calls self.net(x)): each sampled step names its layers afresh
-        self._inputs, self._outputs = _now(self.plan.inputs, histograms), _now(self.plan.outputs, histograms)
+        self._inputs = _now(self.plan.inputs, histograms, regular)
+        self._outputs = _now(self.plan.outputs, histograms, regular)
         if self.layers:
             self._handles.append(self.model.register_forward_pre_hook(self._on_input, with_kwargs=True))
             self._handles.append(self.model.register_forward_hook(self._on_output))
@@ -121,7 +128,8 @@ class Sampler:
                 hook = functools.partial(self._on_layer, layer, per)
                 self._handles.append(layer.module.register_forward_hook(hook))
         self._probe = ParameterProbe(self.params, None if self.watched is None else self.watched[1],
-                                     _now(self.plan.gradients, histograms), _now(self.plan.updates, histograms),
+                                     _now(self.plan.gradients, histograms, regular),
+                                     _now(self.plan.updates, histograms, regular),
                                      self._params)
         self._probe.arm(optimizer)
 
@@ -181,7 +189,8 @@ class Sampler:
         if name not in self._ordered:
             self._ordered.add(name)
             self.order.append((name, layer))
-        quantities = per.every + per.occasional if self._histogram_step and per.occasional else per.every
+        every = per.every if self._regular else []
+        quantities = every + per.occasional if self._histogram_step and per.occasional else every
         if quantities:
             pre = None
             if per.wants_pre:

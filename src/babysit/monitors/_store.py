@@ -3,9 +3,9 @@
 Memory cap (documented in the Monitor): each series keeps at most ``max_points`` values; when a series
 is full every other point is dropped (the first point, the initialisation, always stays), so old data
 thins out and the cost stays ``O(max_points)`` per series however long the run. Histograms keep at most
-``max_histograms`` snapshots per key, thinned the same way. Between readouts the pending values are at
-most one vector per sampled step of one epoch (histogram snapshots included: ``HISTOGRAM_VALUES`` floats
-each).
+``max_histograms`` snapshots per key, thinned the same way (the newest kept too). Between readouts the
+pending values are at most one vector per sampled step of one epoch (histogram snapshots included:
+``HISTOGRAM_VALUES`` floats each).
 """
 
 from __future__ import annotations
@@ -94,5 +94,5 @@ def _append(series: dict[str, dict[str, list[float]]], key: str, step: int, valu
 def _append_histogram(history: History, key: str, step: int, snapshot: dict[str, Any], cap: int) -> None:
     snapshots = history.histograms.setdefault(key, [])
     snapshots.append({"step": step, **snapshot})
-    if len(snapshots) > cap:
-        snapshots[:] = snapshots[::2]
+    if len(snapshots) > cap:  # thinned, the first and the newest kept (the run's last may be the newest)
+        snapshots[:] = [*snapshots[:-1:2], snapshots[-1]]

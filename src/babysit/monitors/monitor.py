@@ -14,7 +14,9 @@ all built-ins):
 - ``input_moments`` (``input/mean|std``) and ``output_range`` (``output/min|max|rowsum_err``): inputs
   normalised? outputs already probabilities?;
 - ``activation_histogram`` and ``gradient_histogram`` (fixed-bin histograms) and ``gradient_std``
-  (``grad/<param>/std``), every ``histograms_every``-th sampled step (the first included);
+  (``grad/<param>/std``), every ``histograms_every``-th sampled step (the first included), and on the last
+  step of the run when it is known (``expect_last_step``; ``fit`` sets it: the report compares the
+  distributions at the start and at the end of training; off the sampling grid that step records only these);
 - ``eval_disagreement`` (``eval/disagreement``, ``eval/disagreement_train_mode``): evaluation determinism.
 
 Nothing is read from the device during training: a sampled step's values are stacked into one vector
@@ -132,6 +134,7 @@ class Monitor:
         self._eval_checked = False  # this epoch's evaluation passes were compared already
         self._eval_epochs = 0
         self._in_probe = False
+        self._last_step: int | None = None  # the run's last step, sampled with histograms (expect_last_step)
         self._watch_eval, self._eval_handle = watch_eval and bool(self._evaluation), None
         self._section = self._history.sections.setdefault("monitor", {})
         self._section.update(every=every, sample_size=sample_size, activations=activations,
@@ -179,13 +182,24 @@ class Monitor:
         if loss is not None:
             self._losses.append(loss.detach() if isinstance(loss, Tensor) else torch.tensor(float(loss)))
             self._lrs.append(float(self.optimizer.param_groups[0]["lr"]) if self.optimizer is not None else None)
-        if self._steps_done % self.every == 0:  # the next step, 1 + k * every, is sampled
-            self._arm()
+        if self._steps_done % self.every == 0 or self._steps_done + 1 == self._last_step:
+            self._arm()  # the next step is sampled: 1 + k * every, or the run's last
         if self._watch_eval and self._eval_handle is None and self._last_epoch_steps is not None \
                 and self._steps_done - self._epoch_start >= self._last_epoch_steps - 1:
             self._set_eval_watch(True)  # the epoch is about to end: its evaluation passes come next
         if len(self._pending.rows) >= MAX_PENDING:
             self.flush()
+
+    def expect_last_step(self, step: int) -> None:
+        """Sample global step ``step``, the run's last, with histograms: the end of training is then seen as
+        well as its start, whatever ``every`` and ``histograms_every`` (``fit`` calls this with its planned
+        length; a run stopped early ends without it)."""
+        if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+            raise ConfigError(f"expect_last_step needs a step number >= 1, got {step!r}.")
+        self._last_step = step if self.histograms_every else None  # no histograms: nothing to take
+        # the next step is the last: (re-)arm it with histograms
+        if self._last_step is not None and self._steps_done + 1 == step:
+            self._arm()
 
     def end_epoch(self, *, train_acc: float | None = None, val_acc: float | None = None,
                   train_loss: float | None = None, val_loss: float | None = None, **extra: Any) -> None:
@@ -277,8 +291,12 @@ class Monitor:
             self._arm()
 
     def _arm(self) -> None:
-        index = self._steps_done // self.every
-        self._sampler.arm(self.optimizer, histograms=self.histograms_every > 0 and index % self.histograms_every == 0)
+        """Arm the step about to run; it keeps histograms on every ``histograms_every``-th sampled step and on
+        the run's last (which, off the sampling grid, records only the histogram-step quantities)."""
+        index, offset = divmod(self._steps_done, self.every)
+        due = (offset == 0 and index % self.histograms_every == 0) if self.histograms_every else False
+        last = self._steps_done + 1 == self._last_step
+        self._sampler.arm(self.optimizer, histograms=due or last, regular=offset == 0)
 
     def _finish_sample(self) -> None:
         sample = self._sampler.finish()

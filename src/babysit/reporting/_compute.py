@@ -261,6 +261,7 @@ class Trial:
     stage: str
     curve: np.ndarray | None
     epochs: str = ""  # the epochs it trained: "5", or "2–5 (continues #7)" for a promoted trial
+    parent: int | None = None  # the trial it continued (its curve starts with the parent's)
 
 
 def trials(search: Mapping[str, Any]) -> list[Trial]:
@@ -282,9 +283,17 @@ def trials(search: Mapping[str, Any]) -> list[Trial]:
                 stage=labels.get(stage, "" if stage is None else str(stage)),
                 curve=column(curve) if isinstance(curve, Sequence) and len(curve) else None,
                 epochs=_epochs_text(raw),
+                parent=raw.get("continued_from") if isinstance(raw.get("continued_from"), int) else None,
             )
         )
     return out
+
+
+def latest_continuations(found: Sequence[Trial]) -> list[Trial]:
+    """The trials no other trial continued: a promoted trial's curve holds its parent's epochs and then its
+    own, so drawing the parent too would draw those epochs twice."""
+    continued = {t.parent for t in found if t.parent is not None}
+    return [t for t in found if t.number not in continued]
 
 
 def _epochs_text(raw: Mapping[str, Any]) -> str:

@@ -18,7 +18,8 @@ space, Finding warnings, per-trial ``run_dir``) is read as it is::
      "warnings": ["lr: best value 0.9 at the upper edge ...", or a Finding dict, ...],
      "space": {"lr": {"low": 1e-6, "high": 1.0, "log": true | "scale": "log"}, ...},  # optional: range edges
      "stages": [{"index": 1, "epochs": 1}, ...],       # optional: names numbered stages
-     "metric": "validation accuracy", "strategy": "coarse_to_fine"}  # optional
+     "metric": "validation accuracy", "strategy": "coarse_to_fine",  # optional
+     "search_dir": "../demo-search"}  # optional: where run_dir is relative to, when a run's History holds this
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from babysit._io import read_json
 from babysit.history import History
 from babysit.reporting import figures
 
@@ -38,12 +40,12 @@ log = logging.getLogger("babysit")
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 VERDICT_CLASS = {"ideal": "good", "ok": "good", "pass": "good", "suspicious": "warn", "wrong": "bad", "fail": "bad"}
-# Finding code -> lecture item (DESIGN.md's vocabulary); a finding may also carry its own "lecture".
+# Finding code -> lecture item (docs/lecture.md); a finding may also carry its own "lecture".
 LECTURE = {
     "gradient_mismatch": "G", "gradient_tiny": "G6", "initial_loss_unexpected": "S1",
     "regularization_not_increasing_loss": "S2", "cannot_overfit_small_subset": "S3", "loss_diverged": "B2",
     "lr_too_high": "B2", "lr_too_low": "B2", "loss_noisy": "B2", "overfitting": "B3", "underfitting": "B3",
-    "no_learning": "B2 B3", "update_ratio_too_high": "B4", "update_ratio_too_low": "B4",
+    "train_val_mismatch": "B3", "no_learning": "B2 B3", "update_ratio_too_high": "B4", "update_ratio_too_low": "B4",
     "vanishing_activations": "B5", "exploding_activations": "B5", "saturated_activations": "B5",
     "dead_units": "B5", "vanishing_gradients": "B5", "exploding_gradients": "B5", "frozen_parameters": "B4",
     "regularization_dominates": "G8", "eval_nondeterministic": "G9", "best_at_range_edge": "H4",
@@ -401,17 +403,33 @@ def figure_specs(history: History, folder: Path | None, search: Mapping[str, Any
                    "The rate the update rule used at every step: constant, step, exponential or 1/t decay "
                    "(and the momentum when it is annealed).", lambda: figures.lr_schedule(h)),
     ]
+    if folder is not None and (Path(folder) / "lr_find.json").is_file():  # babysit lr-find wrote it here
+        specs.append(FigureSpec("lr-find", "lr find", "Learning-rate range test", "B2",
+                                "The loss while the rate rose exponentially on a copy of the model: flat where the "
+                                "rate is too low, falling fast where it is good, stalling where it is high and "
+                                "exploding where it is far too high. The suggestion stays below the explosion.",
+                                lambda: _lr_find_figure(folder)))
     if search is not None:
         specs += [
             FigureSpec("search-loss", "search", "Loss curves by learning rate", "B2 · H5",
-                       "The trials' training loss, coloured by learning rate: too low is slow and linear, too high "
-                       "drops and stalls or explodes.", lambda: figures.loss_by_learning_rate(search)),
+                       "Each trial's training loss per epoch, coloured by its learning rate (log scale); a trial "
+                       "that a later stage continued is drawn once, over all its epochs, and a one-epoch trial is a "
+                       "dot. Other hyperparameters vary too, so read the colours as a trend: too low a rate leaves "
+                       "the loss high, a good one drops it fast, far too high explodes (dashed, along the top). "
+                       "Without loss curves, the validation accuracy per epoch is drawn instead.",
+                       lambda: figures.loss_by_learning_rate(search)),
             FigureSpec("search-scatter", "search", "Validation accuracy against each hyperparameter", "H2 – H5",
                        "Scale-like hyperparameters on log axes; coarse and fine stages apart. A best value at the "
                        "edge of its range (dotted lines) means the range should be widened.",
                        lambda: figures.search_scatter(search)),
         ]
     return specs
+
+
+def _lr_find_figure(folder: Path | None) -> Any:
+    from babysit.reporting.lr_find_figure import lr_find_figure
+
+    return None if folder is None else lr_find_figure(read_json(Path(folder) / "lr_find.json"))
 
 
 def _filters_figure(history: History, folder: Path | None) -> Any:
@@ -475,10 +493,13 @@ MAX_TRIAL_HISTORIES = 40  # trial folders read for the loss overlay (each read c
 
 def with_loss_curves(search: Mapping[str, Any], folder: Path | None) -> Mapping[str, Any]:
     """The search with each trial's per-epoch training loss, read from the history in the trial's ``run_dir``
-    (relative to the search folder) when the trial does not carry ``train_loss`` itself."""
+    (relative to the search folder: ``folder``, or ``search_dir`` relative to ``folder`` when a run's History
+    carries the search, as the demo's does) when the trial does not carry ``train_loss`` itself."""
     raw = search.get("trials") or []
     if folder is None or not raw or all(not isinstance(t, Mapping) or t.get("train_loss") for t in raw):
         return search
+    if search.get("search_dir"):  # an absolute search_dir stays absolute
+        folder = Path(folder) / str(search["search_dir"])
     from babysit.errors import BabysitError
     from babysit.history import History, holds_history
 

@@ -37,6 +37,7 @@ from babysit.quantities import (
     Quantity,
     UpdateRatio,
 )
+from babysit.reporting import _blocks as B
 from babysit.reporting import _compute as C
 from babysit.reporting import _style as S
 
@@ -120,8 +121,10 @@ def _mark_divergence(ax: Any, history: History, sx: np.ndarray, sy: np.ndarray) 
 
 def loss_by_learning_rate(search: Mapping[str, Any]) -> Figure | None:
     """The lecture's overlay of loss curves for several learning rates (B2): one line per trial, coloured by
-    its learning rate on a log colour scale. Needs trials with a ``train_loss`` list (per epoch)."""
-    found = [t for t in C.trials(search) if t.curve is not None and C.has_values(t.curve)]
+    its learning rate on a log colour scale. Needs trials with a ``train_loss`` list (per epoch). A trial a
+    later stage continued is drawn once, as its continuation; a one-epoch trial is a dot."""
+    everything = [t for t in C.trials(search) if t.curve is not None and C.has_values(t.curve)]
+    found = C.latest_continuations(everything)
     if len(found) < 2:
         return _val_curves_by_learning_rate(search)
     key = C.lr_key(sorted({p for t in found for p in t.params}))
@@ -139,15 +142,19 @@ def loss_by_learning_rate(search: Mapping[str, Any]) -> Figure | None:
             x = np.arange(1, len(t.curve) + 1)
             exploded = not np.isfinite(t.curve).all() or float(np.nanmax(t.curve)) > top
             y = np.where(np.isfinite(t.curve), np.minimum(t.curve, top), top)  # exploded runs run along the top
-            ax.plot(x, y, color=colour, linewidth=1.4, alpha=0.9, linestyle="--" if exploded else "-")
+            ax.plot(x, y, color=colour, linewidth=1.4, alpha=0.9, linestyle="--" if exploded else "-",
+                    marker="o" if len(x) == 1 else None, markersize=4)
             if exploded:
-                ax.annotate("exploded", (x[-1], top), xytext=(-2, -3), textcoords="offset points", ha="right",
-                            va="top", fontsize=8, color=colour)
+                alone = len(x) == 1  # a dot at epoch 1: its label goes right of it, off the axis
+                ax.annotate("exploded", (x[-1], top), xytext=(5 if alone else -2, -3), textcoords="offset points",
+                            ha="left" if alone else "right", va="top", fontsize=8, color=colour)
         ax.set_yscale("log")
         _readable_log(ax)
         _epoch_axis(ax)
         ax.set_ylabel("training loss")
-        ax.set_title(f"loss for {len(found)} trials" + (" by learning rate" if use_lr else ""))
+        merged = len(everything) - len(found)
+        ax.set_title(f"training loss of {len(found)} trials" + (" by learning rate" if use_lr else "")
+                     + (f" · {merged} continued ones merged" if merged else ""))
         if use_lr:
             bar = fig.colorbar(_mappable(cmap, norm), ax=ax, pad=0.01)
             bar.set_label(S.plain(key))
@@ -230,9 +237,9 @@ def _annotate_gap(ax: Any, ex: np.ndarray, train: np.ndarray, val: np.ndarray) -
 # --- B4: update / weight ratios -----------------------------------------------------------------------------------
 def update_ratios(history: History) -> Figure | None:
     """norm(update) / norm(W) per parameter tensor over epochs on a log axis, with the healthy band around
-    1e-3 (lecture B4). Biases are left out when there are many parameters."""
+    1e-3 (lecture B4). With many parameters: ten weights spread from the first layer to the last, no biases."""
     found = C.series_by_name(history, UpdateRatio, "ratio")
-    names = list(found) if len(found) <= 10 else C.prefer_weights(list(found))[:10]
+    names = list(found) if len(found) <= 10 else _spread(C.depth_order(history, C.prefer_weights(list(found))), 10)
     if not names:
         return None
     with S.style():
@@ -246,7 +253,7 @@ def update_ratios(history: History) -> Figure | None:
             x, y = C.thin(C.step_to_epoch(history, steps), np.where(values > 0, values, np.nan))
             colour = S.CYCLE[layers.index(name.rpartition(".")[0]) % len(S.CYCLE)]
             ax.plot(x, y, color=colour, linewidth=1.5, linestyle="--" if name.endswith("bias") else "-",
-                    label=S.plain(name))
+                    marker="o" if len(x) < 3 else None, markersize=4, label=S.plain(name))  # a lone point shows
         ax.set_yscale("log")
         _epoch_axis(ax)
         ax.set_ylabel("update / weight")
@@ -291,11 +298,13 @@ def _histograms(history: History, quantity: type[Quantity], what: str) -> Figure
                 ax.annotate(f"dead units: {100 * dead[1][-1]:.0f}%", (0.98, 0.72), xycoords="axes fraction",
                             ha="right", fontsize=7.5, color=S.INK)
             ax.set_yticks([])
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=4))  # small gradients' long labels would overlap
             ax.tick_params(axis="x", labelsize=8)
         for ax in axes[len(names):]:
             ax.set_visible(False)
         axes[0].legend(loc="upper right", fontsize=7.5)
-        fig.suptitle(f"{what} distributions per layer", fontsize=10.5, fontweight="bold", color=S.INK)
+        shown = f" ({len(names)} of {len(found)}, spread over the depth)" if len(names) < len(found) else ""
+        fig.suptitle(f"{what} distributions per layer{shown}", fontsize=10.5, fontweight="bold", color=S.INK)
     return fig
 
 
@@ -308,33 +317,54 @@ def _spread(names: list[str], k: int) -> list[str]:
 
 def std_by_depth(history: History) -> Figure | None:
     """The standard deviation of activations and gradients against depth, at the start and at the end
-    (lecture B5: it should stay similar from layer to layer, not shrink or grow)."""
+    (lecture B5: it should stay similar from layer to layer, not shrink or grow). A deep model's axis is
+    labelled by block (``blocks.3``, ``layer2.1``), its panels stacked full width, and the layers with the
+    lowest and highest spread at the end named on the plot."""
     panels = [(prof, title) for quantity, title in ((ActivationMoments, "activations"), (GradientStd, "gradients"))
               if (prof := C.depth_profile(history, quantity, "std")) is not None]
     if not panels:
         return None
+    deep = max(len(prof.names) for prof, _ in panels) > B.PER_LAYER
     with S.style():
-        fig = S.new_figure(S.WIDE if len(panels) == 2 else S.SINGLE)
-        axes = np.atleast_1d(fig.subplots(1, len(panels)))
+        if deep:
+            fig = S.new_figure((S.WIDE[0], 3.9 * len(panels) + 0.3))
+            axes = np.atleast_1d(fig.subplots(len(panels), 1))
+        else:
+            fig = S.new_figure(S.WIDE if len(panels) == 2 else S.SINGLE)
+            axes = np.atleast_1d(fig.subplots(1, len(panels)))
         for ax, (prof, title) in zip(axes, panels):
-            x = np.arange(len(prof.names))
-            ax.plot(x, prof.start, color=S.START, marker="o", linewidth=1.8, label=f"start (step {prof.start_step:g})")
-            ax.plot(x, prof.end, color=S.END, marker="o", linewidth=2.0, label=f"end (step {prof.end_step:g})")
-            slanted = len(prof.names) > 4
-            ax.set_xticks(x, [S.plain(n) for n in prof.names], rotation=30 if slanted else 0,
-                          ha="right" if slanted else "center", fontsize=8)
-            ax.set_xlim(-0.4, len(x) - 0.6)
-            finite = np.concatenate([prof.start, prof.end])
-            finite = finite[np.isfinite(finite) & (finite > 0)]
-            if len(finite) and finite.max() / finite.min() > 20:
-                ax.set_yscale("log")
-            else:
-                ax.set_ylim(bottom=0)
-            ax.set_xlabel("layer (input → output)")
-            ax.set_ylabel("standard deviation")
-            ax.set_title(f"{title}: spread through depth")
-            ax.legend(loc="best")
+            _depth_panel(ax, prof, title)
     return fig
+
+
+def _depth_panel(ax: Any, prof: C.DepthProfile, title: str) -> None:
+    x = np.arange(len(prof.names))
+    many = len(prof.names) > B.PER_LAYER
+    marker = {"marker": "o", "markersize": 3 if many else 6}
+    ax.plot(x, prof.start, color=S.START, linewidth=1.8, label=f"start (step {prof.start_step:g})", **marker)
+    ax.plot(x, prof.end, color=S.END, linewidth=2.0, label=f"end (step {prof.end_step:g})", **marker)
+    ticks = B.depth_ticks(prof.names)
+    slanted = len(ticks.labels) > 4
+    ax.set_xticks(ticks.positions, [S.plain(n) for n in ticks.labels], rotation=35 if slanted else 0,
+                  ha="right" if slanted else "center", rotation_mode="anchor", fontsize=7.5 if many else 8)
+    for edge in ticks.boundaries:
+        ax.axvline(edge, color="#d1d5db", linewidth=0.6, zorder=0)
+    ax.set_xlim(-0.6, len(x) - 0.4)
+    finite = np.concatenate([prof.start, prof.end])
+    finite = finite[np.isfinite(finite) & (finite > 0)]
+    if len(finite) and finite.max() / finite.min() > 20:
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(bottom=0)
+    if many:
+        for i, which in B.extremes(prof.end):
+            ax.annotate(f"{which}: {S.plain(prof.names[i])}", (x[i], prof.end[i]), xytext=(0, 7 if which ==
+                        "highest" else -11), textcoords="offset points", ha="center", fontsize=7.5, color=S.INK)
+    blocks = f", {len(B.blocks(prof.names))} blocks" if ticks.grouped else ""
+    ax.set_xlabel(f"layer (input → output; {len(prof.names)} layers{blocks})" if many else "layer (input → output)")
+    ax.set_ylabel("standard deviation")
+    ax.set_title(f"{title}: spread through depth")
+    ax.legend(loc="best")
 
 
 # --- B6: first-layer weights -------------------------------------------------------------------------------------

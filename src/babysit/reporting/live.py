@@ -85,7 +85,10 @@ class LiveReport(Callback):
         folder = self.run_dir or history.run_dir
         if folder is None or self._failures >= 2:
             return False
-        from babysit.reporting.html import write_report  # matplotlib loads on the first refresh only
+        from babysit._extras import needs
+
+        with needs("report", "LiveReport"):
+            from babysit.reporting.html import write_report  # matplotlib loads on the first refresh only
 
         started = self.clock()
         try:

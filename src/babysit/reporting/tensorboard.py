@@ -3,8 +3,9 @@
 For people who live in TensorBoard: per-epoch scalars (``epoch/train_loss``, ``epoch/val_acc``, ...; x =
 the epoch), per-step loss and learning rate (``step/loss``, ``step/lr``; x = the step), every monitor
 series under its own key (``act/fc1/std``, ``ratio/fc1.weight``, ...; x = the step), the per-layer
-histograms (``act/<layer>``, ``grad/<param>``) and, when the run ends, its findings as text. Each epoch
-writes only what is new since the last one.
+histograms (``act/<layer>``, ``grad/<param>``) and, when the run ends, its findings as text and its settings
+with its final numbers for the HParams tab (``hparams/best_val_acc``, ``hparams/final_val_loss``, ...). Each
+epoch writes only what is new since the last one.
 Needs the optional ``tensorboard`` package: ``pip install 'babysit[tensorboard]'``.
 
 Example:
@@ -60,7 +61,7 @@ class TensorBoardLogger(Callback):
         self._writer: Any = None
         self._epochs = 0
         self._steps = 0
-        self._series: dict[str, int] = {}
+        self._series: dict[str, int] = {}  # per key: the last step written (a long series thins: positions move)
         self._histograms: dict[str, int] = {}
 
     order = 95  # after the diagnosis: its findings are written at the end
@@ -84,6 +85,7 @@ class TensorBoardLogger(Callback):
                                 run.history.num_steps)
                 writer.add_text("babysit/status", f"{status}" + (f": {run.history.stop_reason}"
                                                                  if run.history.stop_reason else ""), 0)
+                _add_hparams(writer, run.history)
         finally:
             self.close()
 
@@ -104,17 +106,19 @@ class TensorBoardLogger(Callback):
             for key in ("loss", "lr"):
                 if i < len(steps.get(key, [])) and _finite(steps[key][i]):
                     writer.add_scalar(f"step/{key}", steps[key][i], int(step))
-        self._steps = max(self._steps, *steps.get("step", [0]))
+        self._steps = int(max([self._steps, *steps.get("step", [])]))  # no step yet: a run stopped early
         for key, series in history.series.items():
-            pairs = list(zip(series.get("step", []), series.get("value", [])))
-            for step, value in pairs[self._series.get(key, 0):]:
-                if _finite(value):
+            last = self._series.get(key, -1)
+            for step, value in zip(series.get("step", []), series.get("value", [])):
+                if step > last and _finite(value):
                     writer.add_scalar(key, value, int(step))
-            self._series[key] = len(pairs)
+                    self._series[key] = int(step)
         for key, snapshots in history.histograms.items():
-            for snap in snapshots[self._histograms.get(key, 0):]:
-                _add_histogram(writer, key, snap)
-            self._histograms[key] = len(snapshots)
+            last = self._histograms.get(key, -1)
+            for snap in snapshots:
+                if int(snap.get("step", 0)) > last:  # a snapshot at step 0 counts too
+                    _add_histogram(writer, key, snap)
+                    self._histograms[key] = int(snap.get("step", 0))
         writer.flush()
         return None
 
@@ -138,6 +142,22 @@ class TensorBoardLogger(Callback):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _add_hparams(writer: Any, history: History) -> None:
+    """The run's settings and final numbers for TensorBoard's HParams tab (one session: this event file)."""
+    from torch.utils.tensorboard.summary import hparams
+
+    from babysit.integrations._tracking import flatten, hyperparameters
+
+    last, best = history.last or {}, history.best_val_acc
+    finals = {f"hparams/final_{key}": last.get(key) for key in ("train_loss", "val_loss", "train_acc", "val_acc")}
+    metrics = {key: float(value) for key, value in {**finals, "hparams/best_val_acc": best}.items() if _finite(value)}
+    step = int(last.get("epoch", 0))
+    for summary in hparams(flatten(hyperparameters(history.meta)), metrics):
+        writer.file_writer.add_summary(summary, step)
+    for key, value in metrics.items():  # the HParams tab reads a metric's value from the scalar of that tag
+        writer.add_scalar(key, value, step)
 
 
 def _add_histogram(writer: Any, tag: str, snap: dict[str, Any]) -> None:
