@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import typing as _typing
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place the version is written: pyproject.toml reads it from here
 
 from babysit import data as data
 from babysit import diagnose as diagnose
@@ -33,9 +33,11 @@ from babysit.history import History as History
 from babysit.monitors import Monitor as Monitor
 from babysit.reporting import report as report
 from babysit.train import fit as fit
+from babysit.train.lr_find import lr_find as lr_find
 
 if _typing.TYPE_CHECKING:  # what type checkers and IDEs see; at run time `search` loads on first use (__getattr__)
     from babysit.hpsearch import search as search
+    from babysit.repair import doctor as doctor
 
 __all__ = [
     "BabysitError",
@@ -47,9 +49,11 @@ __all__ = [
     "__version__",
     "data",
     "diagnose",
+    "doctor",
     "fit",
     "gradcheck",
     "losses",
+    "lr_find",
     "models",
     "optim",
     "report",
@@ -63,10 +67,21 @@ __all__ = [
 
 def __getattr__(name: str) -> object:
     if name == "search":  # babysit.hpsearch._search imports Optuna: load it when a search is wanted
-        from babysit.hpsearch import search
+        from babysit._extras import needs
+
+        with needs("search", "babysit.search"):
+            from babysit.hpsearch import search
 
         globals()["search"] = search  # later look-ups skip this function
         return search
+    if name == "doctor":  # the doctor's package is babysit.repair (babysit.doctor is this function)
+        from babysit._extras import needs
+
+        with needs("config", "babysit.doctor"):  # TOML configs: pydantic, tomli_w
+            from babysit.repair import doctor
+
+        globals()["doctor"] = doctor
+        return doctor
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -1,7 +1,7 @@
 """Finding: the one record every check in babysit reports (gradcheck, sanity, diagnose, search).
 
-A finding reads like a TA's margin note: a stable ``code`` from the vocabulary in DESIGN.md
-(``gradient_mismatch``, ``regularization_dominates``, ``lr_too_high``, ...), a ``severity``, one
+A finding reads like a TA's margin note: a stable ``code`` (``gradient_mismatch``, ``regularization_dominates``,
+``lr_too_high``, ...; docs/lecture.md says which lecture item each belongs to), a ``severity``, one
 sentence a person understands, the raw numbers behind it and what to try next.
 
 Example:
@@ -32,6 +32,9 @@ class Finding:
         message: One sentence with the numbers, e.g. "fc2.weight[3, 7]: analytic 0.0213, ...".
         evidence: The raw numbers behind the message (JSON-friendly values).
         suggestion: What to try, kept apart from the observation.
+        fix: Config changes as dotted keys (``{"optimizer.lr": 0.02, "model.init": "he"}``) that should cure
+            it, or None: no config change helps (a code-level fault) or none was derived yet. Diagnosis rules
+            leave it None; ``babysit.repair.remedies`` fills it in from the code, evidence and config.
     """
 
     code: str
@@ -39,6 +42,7 @@ class Finding:
     message: str
     evidence: Mapping[str, Any] = field(default_factory=dict)
     suggestion: str = ""
+    fix: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -54,7 +58,16 @@ class Finding:
             "message": self.message,
             "evidence": dict(self.evidence),
             "suggestion": self.suggestion,
+            "fix": None if self.fix is None else dict(self.fix),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Finding:
+        """Read back :meth:`to_dict`'s record; older records without ``fix`` (or with ``advice``) load too."""
+        fix = data.get("fix")
+        return cls(str(data["code"]), data["severity"], str(data.get("message", "")),
+                   dict(data.get("evidence") or {}), str(data.get("suggestion") or data.get("advice") or ""),
+                   None if fix is None else dict(fix))
 
     def __str__(self) -> str:
         tail = f" -> {self.suggestion}" if self.suggestion else ""

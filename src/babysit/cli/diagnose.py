@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from babysit.cli._common import EXIT_OK, EXIT_PROBLEM, console, friendly_errors
+from babysit.cli._help import flag
+from babysit.cli.doctor import print_fixes
 
 __all__ = ["diagnose_command", "print_findings", "print_skipped", "register"]
 
@@ -65,7 +67,7 @@ def print_skipped(skipped: Mapping[str, Sequence[str]], out: Console = console) 
 def diagnose_command(
     run_dir: Path = typer.Argument(..., help="A run folder holding history.jsonl (e.g. runs/digits_mlp)."),
     rules: list[str] = typer.Option([], "--rule", help="Run only this rule (repeatable), e.g. --rule dead_units."),
-    save: bool = typer.Option(False, "--save", help="Store the findings back into the run log."),
+    save: bool = flag(False, "save", "Store the findings back into the run log."),
     verbose: bool = typer.Option(False, "--verbose", "-v",
                                  help="Also list the rules skipped for want of a quantity, and what each needs."),
 ) -> None:
@@ -78,6 +80,7 @@ def diagnose_command(
         diagnosis = run_rules(history, rules=list(rules) or None)
     findings = diagnosis.findings
     print_findings(findings, title=f"diagnosis of {run_dir}")
+    print_fixes(findings, run_dir)  # finding.fix from the run's config.toml
     if verbose:
         print_skipped(diagnosis.skipped)
     elif diagnosis.skipped:
