@@ -1,6 +1,6 @@
 """Training configs: TOML files validated with messages that name the key, the bad value and the fix.
 
-A config has the sections ``[data] [model] [train] [optimizer] [schedule] [momentum_annealing]`` plus the
+A config has the sections ``[data] [model] [train] [optimizer] [schedule] [momentum_annealing] [trackers]`` plus the
 top-level keys ``name``, ``seed``, ``device`` and ``runs_dir``. ``examples/*.toml`` are annotated
 examples. Command-line overrides use dotted keys: ``--set optimizer.lr=3e-3 --set model.hidden=[256]``
 (the value is read as TOML; a bare word is a string).
@@ -9,13 +9,17 @@ examples. Command-line overrides use dotted keys: ``--set optimizer.lr=3e-3 --se
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
-
+from babysit._extras import needs
+from babysit._factories import extend_import_path
 from babysit._names import did_you_mean
 from babysit.errors import ConfigError, OptimError
+
+with needs("config", "babysit.config (TOML configs)"):
+    from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -40,7 +44,7 @@ class DataConfig(_Section):
 
 
 class ModelConfig(_Section):
-    kind: str = "mlp"  # linear | mlp | cnn | package.module:function
+    kind: str = "mlp"  # linear | mlp | cnn | resnet | transformer | package.module:function
     hidden: list[int] | int | None = None  # mlp hidden sizes (default [100]); cnn dense width (default 64)
     activation: Literal["relu", "leaky_relu", "tanh", "sigmoid"] = "relu"
     dropout: float = Field(0.0, ge=0, lt=1)
@@ -49,6 +53,7 @@ class ModelConfig(_Section):
     init: Literal["he", "xavier", "normal", "torch"] = "he"
     init_std: float = Field(0.01, gt=0)  # for init = "normal"
     bias_init: float = 0.0
+    args: dict[str, Any] = Field(default_factory=dict)  # resnet / transformer settings, or a factory's keywords
 
 
 class TrainConfig(_Section):
@@ -59,6 +64,9 @@ class TrainConfig(_Section):
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # fp16 with a GradScaler
     clip_grad_norm: float | None = Field(None, gt=0)  # clip the gradients' total norm before every update
     accumulate: int = Field(1, ge=1)  # micro-batches per batch, their gradients accumulated into one update
+    checkpoint_every_steps: int | None = Field(None, ge=1)  # also checkpoint inside epochs (resumed at the step)
+    checkpoint_every_minutes: float | None = Field(None, gt=0)  # ... or when this long passed since the last
+    checkpoint_every_epochs: int | None = Field(None, ge=1)  # None: every epoch within a 2 % time budget
     compile: bool = False  # torch.compile the forward pass
     monitor: bool = True  # babysit every layer
     report: bool = True  # write report.html into the run folder, refreshed at epoch ends while training runs
@@ -112,6 +120,33 @@ class SearchConfig(_Section):
         return {k: v for k, v in keys.items() if v is not None and v != {}} | {"strategy": self.strategy}
 
 
+class MLflowTrackerConfig(_Section):
+    """``[trackers.mlflow]``: the run also goes to MLflow (``babysit.integrations.mlflow.MLflowLogger``)."""
+
+    tracking_uri: str | None = None  # http://host:5000, sqlite:///mlflow.db, ...; default MLFLOW_TRACKING_URI
+    experiment: str = "babysit"  # created when missing
+    run_name: str | None = None  # default: the run folder's name
+
+
+class WandbTrackerConfig(_Section):
+    """``[trackers.wandb]``: the run also goes to Weights & Biases (``babysit.integrations.wandb.WandbLogger``)."""
+
+    project: str = "babysit"
+    entity: str | None = None  # default: your W&B default
+    name: str | None = None  # default: the run folder's name
+    mode: Literal["online", "offline", "disabled"] | None = None  # default: WANDB_MODE, else online
+    dir: str | None = None  # W&B's local files, default <run folder>/wandb
+    tags: list[str] = []
+
+
+class TrackersConfig(_Section):
+    """``[trackers]``: experiment trackers ``babysit train`` also logs to; an empty ``[trackers.mlflow]`` or
+    ``[trackers.wandb]`` table turns one on with its defaults (``pip install 'babysit[trackers]'``)."""
+
+    mlflow: MLflowTrackerConfig | None = None
+    wandb: WandbTrackerConfig | None = None
+
+
 class RunConfig(_Section):
     name: str = "run"  # results go to <runs_dir>/<name>/
     runs_dir: str = "runs"
@@ -124,6 +159,7 @@ class RunConfig(_Section):
     schedule: ScheduleConfig | None = None
     momentum_annealing: MomentumAnnealingConfig | None = None
     search: SearchConfig | None = None  # used by `babysit search`, ignored by `babysit train`
+    trackers: TrackersConfig | None = None  # used by `babysit train`, not by a search's trials
     # written by babysit into a run folder's config.toml: per dotted key, where a secret removed from this copy
     # lives (the original file, the command line, an environment variable); never the secret, ignored by training
     redacted: dict[str, str] | None = None
@@ -154,7 +190,7 @@ class RunConfig(_Section):
         return options
 
     def model_options(self) -> dict[str, Any]:
-        return self.model.model_dump(exclude={"kind"})
+        return {**self.model.model_dump(exclude={"kind", "args"}), **self.model.args}
 
 
 # --- loading ------------------------------------------------------------------------------------------------
@@ -169,6 +205,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
         raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
     raw.setdefault("name", file.stem)
     cfg = config_from_dict(apply_overrides(raw, overrides or []), source=str(file))
+    if ":" in cfg.model.kind or ":" in cfg.data.source:  # a factory module may sit beside the config
+        extend_import_path(file.parent)
     cfg._source = str(file.resolve())
     cfg._overridden = tuple(item.partition("=")[0].strip() for item in overrides or [])
     return cfg
@@ -213,7 +251,7 @@ def _parse_value(text: str) -> Any:
         return text  # a bare word, e.g. --set optimizer.name=adam
 
 
-def _explain(err: dict[str, Any]) -> str:
+def _explain(err: Mapping[str, Any]) -> str:
     key = ".".join(str(p) for p in err["loc"])
     if err["type"] == "extra_forbidden":
         section_model = _section_for(err["loc"][:-1])

@@ -4,6 +4,11 @@
 - ``babysit.integrations.transformers.BabysitTrainerCallback``: Hugging Face ``transformers.Trainer``
   (``pip install babysit[transformers]``).
 
-Importing this package imports neither framework; each module raises an ImportError naming the install
-command when its framework is missing.
+And ``fit`` callbacks that send a babysat run to an experiment tracker (``pip install babysit[trackers]``):
+
+- ``babysit.integrations.mlflow.MLflowLogger``: MLflow (a tracking server, a database or a local store).
+- ``babysit.integrations.wandb.WandbLogger``: Weights & Biases (online or offline).
+
+Importing this package imports no framework and no tracker; each framework module raises an ImportError
+naming the install command when its framework is missing, each tracker callback a ConfigError when it is built.
 """

@@ -116,6 +116,9 @@ def fit_arguments(cfg: RunConfig) -> dict[str, Any]:
         monitor=cfg.train.monitor, device=cfg.device, seed=cfg.seed, callbacks=annealing,
         options=FitOptions(precision=cfg.train.precision, compile=cfg.train.compile,
                            clip_grad_norm=cfg.train.clip_grad_norm, accumulate=cfg.train.accumulate,
+                           checkpoint_every_steps=cfg.train.checkpoint_every_steps,
+                           checkpoint_every_minutes=cfg.train.checkpoint_every_minutes,
+                           checkpoint_every_epochs=cfg.train.checkpoint_every_epochs,
                            meta={"config": cfg.saved_dict()}),  # secrets (a storage URL's password) redacted
     )
 
@@ -138,10 +141,19 @@ def train_from_config(
 
 
 def _report_callbacks(cfg: RunConfig) -> list[Any]:
-    """The callbacks a config asks for: the report page (live, then final) and TensorBoard event files."""
+    """The callbacks a config asks for: the report page (live, then final), TensorBoard event files and the
+    experiment trackers of ``[trackers]`` (each imports its package only when asked for)."""
     from babysit.reporting import LiveReport, TensorBoardLogger
 
     callbacks: list[Any] = [LiveReport()] if cfg.train.report else []
     if cfg.train.tensorboard:
         callbacks.append(TensorBoardLogger())
+    if cfg.trackers is not None and cfg.trackers.mlflow is not None:
+        from babysit.integrations.mlflow import MLflowLogger
+
+        callbacks.append(MLflowLogger(**cfg.trackers.mlflow.model_dump()))
+    if cfg.trackers is not None and cfg.trackers.wandb is not None:
+        from babysit.integrations.wandb import WandbLogger
+
+        callbacks.append(WandbLogger(**cfg.trackers.wandb.model_dump()))
     return callbacks
