@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # GPU users: install your own torch into .venv first, then `make install TORCH_SPEC=`.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint typecheck docs check-wheel ci bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,23 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 
+# the public API and the command line (files and settings: [tool.mypy] in pyproject.toml)
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# the user guide and the API reference from the docstrings, into site/; a warning is an error
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --quiet
+
+# build the wheel, install it with the core dependencies only into a fresh venv, smoke-run it
+check-wheel: $(STAMP)
+	PYTHON=$(PYTHON) TORCH_SPEC="$(TORCH_SPEC)" BUILD_PYTHON=$(BIN)/python bash scripts/check_wheel.sh
+
+# what CI runs (.ci/run): the README's test command, then the package checks
+ci: test typecheck docs check-wheel
+
 bench: $(STAMP)
 	$(BIN)/python bench/fit_overhead.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache site

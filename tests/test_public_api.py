@@ -20,7 +20,7 @@ def test_all_is_sorted_public_names() -> None:
 
 
 def test_design_contract_names_exist() -> None:
-    # the names DESIGN.md promises to outside callers (the stages that have landed)
+    # the names promised to outside callers (README.md, docs/api/)
     assert callable(babysit.fit)
     assert issubclass(babysit.StopTraining, Exception) and isinstance(babysit.Callback(), babysit.Callback)
     assert callable(babysit.optim.build)

@@ -1,4 +1,4 @@
-"""Each bad input gets a DataError that names the problem (DESIGN.md: failure behaviour)."""
+"""Each bad input gets a DataError that names the problem and the fix."""
 
 from __future__ import annotations
 

@@ -14,17 +14,28 @@ import typer
 from rich.logging import RichHandler
 from typer.core import TyperGroup
 
-from babysit.cli import demo, diagnose, export, gradcheck, report, sanity, search, train
+from babysit.cli import demo, diagnose, doctor, export, gradcheck, lr_find, report, sanity, search, train
 from babysit.cli._common import friendly_errors, settings
+from babysit.cli._help import Command, Context, HelpFormatter, bare_flags
 
 
 class _Babysit(TyperGroup):
     """The command group: an error that a subcommand did not turn into an exit code itself still ends as one line
     and exit code 2 (never a traceback, unless --debug)."""
 
-    def invoke(self, ctx: typer.Context) -> object:
+    def invoke(self, ctx: Context) -> object:
         with friendly_errors():
             return super().invoke(ctx)
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            bare_flags(command, ctx)  # --resume, not --resume <bool>
+        return command
+
+    def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
+        bare_flags(self, ctx)
+        super().format_help(ctx, formatter)
 
 
 app = typer.Typer(
@@ -36,7 +47,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for command in (demo, diagnose, export, gradcheck, report, sanity, search, train):
+for command in (demo, diagnose, doctor, export, gradcheck, lr_find, report, sanity, search, train):
     command.register(app)
 
 

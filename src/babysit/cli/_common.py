@@ -32,7 +32,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 EXIT_OK, EXIT_PROBLEM, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-_PASS_THROUGH = tuple({typer.Exit, typer.Abort} | {
+_PASS_THROUGH: tuple[type[BaseException], ...] = tuple({typer.Exit, typer.Abort} | {
     getattr(_click_exceptions, name) for name in ("ClickException", "Exit", "Abort") if hasattr(_click_exceptions, name)
 })
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from babysit.cli._common import EXIT_OK, console, friendly_errors
+from babysit.cli._help import flag
 
 
 def register(app: typer.Typer) -> None:
@@ -17,7 +18,7 @@ def register(app: typer.Typer) -> None:
 
 def report_command(
     run_dir: Path = typer.Argument(..., help="A run folder (history.jsonl) or a search folder (search.json)."),
-    open_page: bool = typer.Option(False, "--open", help="Open the report in the web browser afterwards."),
+    open_page: bool = flag(False, "open", "Open the report in the web browser afterwards."),
 ) -> None:
     """Write report.html into a run folder: summary, findings, checks, the lecture's plots, search, config."""
     from babysit.reporting import report

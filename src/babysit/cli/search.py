@@ -29,6 +29,7 @@ import typer
 from rich.markup import escape
 
 from babysit.cli._common import EXIT_INTERRUPTED, EXIT_OK, console, err_console, friendly_errors
+from babysit.cli._help import flag
 
 
 def register(app: typer.Typer) -> None:
@@ -37,7 +38,7 @@ def register(app: typer.Typer) -> None:
 
 
 def search_command(
-    config: str = typer.Argument(..., help="A TOML config with a [search] table, e.g. examples/digits_search.toml "
+    config: str = typer.Argument(..., help="A TOML config with a \\[search] table, e.g. examples/digits_search.toml "
                                            "(or `status` followed by a search folder)."),
     folder: Path = typer.Argument(None, help="With `status`: the search folder to inspect."),
     strategy: str = typer.Option(None, "--strategy", help="coarse_to_fine (default) | random | grid | bayes."),
@@ -52,10 +53,10 @@ def search_command(
     seed: int = typer.Option(None, "--seed", help="Seeds the samplers."),
     search_dir: Path = typer.Option(None, "--dir", help="The search folder (default <runs_dir>/<name>-search)."),
     overrides: list[str] = typer.Option([], "--set", help="Override a config key: --set train.epochs=20."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Start over instead of resuming the folder's search."),
+    overwrite: bool = flag(False, "overwrite", "Start over instead of resuming the folder's search."),
     top: int = typer.Option(20, "--top", min=1, help="Rows of the trials table."),
     idle_timeout: float = typer.Option(600.0, "--idle-timeout", help="--worker: stop after waiting this long (s)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    progress: bool = flag(True, "progress", "Show progress bars."),
 ) -> None:
     """Search hyperparameters on the validation split: log ranges, coarse to fine, warnings at range edges."""
     if config == "status":
@@ -123,7 +124,7 @@ def _resume_command(config: str, given: dict[str, Any], overrides: list[str], en
     flags = {"strategy": "--strategy", "trials": "--trials", "budget_epochs": "--budget-epochs",
              "workers": "--workers", "seed": "--seed", "search_dir": "--dir", "storage": "--storage"}
     parts = ["babysit", "search", config]
-    for key, flag in flags.items():
+    for key, option in flags.items():
         value = given.get(key)
         if value is None:
             continue
@@ -133,7 +134,7 @@ def _resume_command(config: str, given: dict[str, Any], overrides: list[str], en
             if os.environ.get("BABYSIT_STORAGE") == value:
                 continue  # it came from the environment: it will again
             value = value if env_reference(value) else redact_url(value)
-        parts += [flag, str(value)]
+        parts += [option, str(value)]
     for item in overrides:
         parts += ["--set", item]
     if ensemble:

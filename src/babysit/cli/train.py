@@ -18,6 +18,7 @@ from babysit.cli._common import (
     print_findings_lines,
     print_run_summary,
 )
+from babysit.cli._help import flag
 
 
 def register(app: typer.Typer) -> None:
@@ -27,16 +28,13 @@ def register(app: typer.Typer) -> None:
 
 def train_command(
     config: Path = typer.Argument(..., help="A TOML config, e.g. examples/digits_mlp.toml."),
-    resume: bool = typer.Option(
-        False, "--resume", help="Continue the run in the config's folder from its last checkpoint."
-    ),
+    resume: bool = flag(False, "resume", "Continue the run in the config's folder from its last checkpoint."),
     overrides: list[str] = typer.Option(
         [], "--set", help="Override a config key: --set optimizer.lr=0.01 (repeatable)."
     ),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace an earlier run of the same name instead of writing to <name>-N."
-    ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
+    overwrite: bool = flag(False, "overwrite",
+                           "Replace an earlier run of the same name instead of writing to <name>-N."),
+    progress: bool = flag(True, "progress", "Show the progress bar."),
 ) -> None:
     """Train a model with the lecture's update rules and schedules, checkpointing every epoch."""
     from babysit.config import load_config
