@@ -9,6 +9,7 @@ Replaying the records in order rebuilds exactly the History that was saved.
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +52,7 @@ def pending(history: History, folder: Path) -> tuple[list[dict[str, Any]], bool]
     for name in SMALL:
         text = json.dumps(getattr(history, name), sort_keys=True, default=str)
         if cursor.small.get(name) != text:
-            records.append({"t": name, name: json.loads(text)})
+            records.append({"t": name, name: copy.deepcopy(getattr(history, name))})
             cursor.small[name] = text
     status = json.dumps([history.status, history.stop_reason])
     if cursor.small.get("status") != status:

@@ -16,6 +16,7 @@ from babysit.train import run_folder
 from babysit.train.run_folder import RunFolder
 
 SETTINGS = dict(optimizer="nesterov", lr=0.05, reg=1e-3, epochs=4, batch_size=64, seed=3, monitor={"every": 5})
+EVERY_EPOCH = {"checkpoint_every_epochs": 1}  # a save at each epoch's end, however cheap the epoch
 
 
 def _model(digits):
@@ -28,7 +29,8 @@ def _epochs(history: History) -> list[dict]:
 
 def _fit(digits, folder, *, background: bool):
     """fit with its own RunFolder (the one fit adds itself saves in the background)."""
-    return babysit.fit(_model(digits), digits, callbacks=[RunFolder(folder, background=background)], **SETTINGS)
+    folder = RunFolder(folder, background=background, every_epochs=1)
+    return babysit.fit(_model(digits), digits, callbacks=[folder], **SETTINGS)
 
 
 def test_a_background_save_writes_what_a_foreground_save_writes(digits, tmp_path) -> None:
@@ -59,10 +61,40 @@ def test_a_save_that_fails_on_disk_stops_the_run_and_the_last_good_save_resumes(
 
     monkeypatch.setattr(run_folder, "save_checkpoint", disk_full)
     with pytest.raises(CheckpointError, match=r"saving the run failed: OSError.*No space left on device"):
-        babysit.fit(_model(digits), digits, run_dir=tmp_path, **SETTINGS)
+        babysit.fit(_model(digits), digits, run_dir=tmp_path, options=EVERY_EPOCH, **SETTINGS)
     monkeypatch.setattr(run_folder, "save_checkpoint", real)
     # the epochs before the failed save are on disk; resuming continues from there like an uninterrupted run
     assert torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["epoch"] == failing - 1
-    resumed = babysit.fit(_model(digits), digits, run_dir=tmp_path, resume=True, **SETTINGS)
+    resumed = babysit.fit(_model(digits), digits, run_dir=tmp_path, resume=True, options=EVERY_EPOCH, **SETTINGS)
     straight = babysit.fit(_model(digits), digits, run_dir=tmp_path / "straight", **SETTINGS)
     assert _epochs(resumed) == _epochs(straight)
+
+
+def _commits(folder) -> list[int]:
+    """The epochs each commit of the run log reached (one commit per save)."""
+    import json
+
+    lines = (folder / "history.jsonl").read_text().splitlines()
+    return [r["epochs"] for r in map(json.loads, lines) if r.get("t") == "commit"]
+
+
+def test_a_model_whose_epoch_is_shorter_than_its_save_is_saved_within_the_time_budget(digits, tmp_path) -> None:
+    h = babysit.fit(_model(digits), digits, run_dir=tmp_path, **{**SETTINGS, "epochs": 12})
+    commits = _commits(tmp_path)
+    # a few-millisecond epoch: fewer saves than epochs, the end always saved, and best.pt is the best epoch's
+    # (kept in memory when its epoch was not saved)
+    assert len(commits) < 12 and commits[-1] == 12
+    last = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    best = torch.load(tmp_path / "checkpoints" / "best.pt", weights_only=True)
+    assert last["epoch"] == 12 and best["epoch"] == h.best_epoch["epoch"]
+    resumed = babysit.fit(_model(digits), digits, run_dir=tmp_path, resume=True, **{**SETTINGS, "epochs": 14})
+    straight = babysit.fit(_model(digits), digits, **{**SETTINGS, "epochs": 14})
+    assert _epochs(resumed) == _epochs(straight)
+
+
+def test_checkpoint_every_epochs_saves_at_each_whatever_it_costs(digits, tmp_path) -> None:
+    babysit.fit(_model(digits), digits, run_dir=tmp_path, options={"checkpoint_every_epochs": 1}, **SETTINGS)
+    assert _commits(tmp_path) == [1, 2, 3, 4, 4]  # the last: the final status and findings
+    babysit.fit(_model(digits), digits, run_dir=tmp_path / "two", options={"checkpoint_every_epochs": 3},
+                **{**SETTINGS, "epochs": 7})
+    assert _commits(tmp_path / "two") == [3, 6, 7]  # and the end

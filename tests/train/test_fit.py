@@ -31,7 +31,7 @@ def test_fit_learns_digits(digits) -> None:
 def test_fit_records_every_epoch_and_step(digits) -> None:
     h = babysit.fit(_mlp(digits), digits, lr=0.05, reg=1e-3, epochs=3, batch_size=100)
     steps_per_epoch = math.ceil(len(digits.y_train) / 100)
-    # the keys DESIGN.md promises, one record per epoch, with the data and regularization losses apart
+    # the keys the README promises, one record per epoch, with the data and regularization losses apart
     for i, e in enumerate(h.epochs, start=1):
         assert e["epoch"] == i
         assert {"train_loss", "val_loss", "train_acc", "val_acc", "data_loss", "reg_loss", "lr"} <= e.keys()
@@ -70,7 +70,7 @@ def test_diverging_run_stops_cleanly_and_keeps_last_good_checkpoint(digits, tmp_
     assert h.status == "completed"
     # the rate jumps to 1e6 at the start of epoch 3 (as a bad schedule would): epochs 1-2 are finite and saved
     h2 = babysit.fit(model, digits, optimizer="sgd", lr=0.05, epochs=6, run_dir=tmp_path / "b",
-                     callbacks=[_RateJump(epoch=3, lr=1e6)])
+                     callbacks=[_RateJump(epoch=3, lr=1e6)], options={"checkpoint_every_epochs": 1})
     # a huge learning rate makes the loss non-finite: the run stops, says where, and raises nothing
     assert h2.status == "diverged"
     assert "step" in h2.stop_reason and "learning rate" in h2.stop_reason

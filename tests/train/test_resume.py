@@ -27,6 +27,7 @@ SETTINGS = dict(
     batch_size=64,
     seed=3,
 )
+EVERY_EPOCH = {"checkpoint_every_epochs": 1}  # a save at each epoch's end, however short the epoch
 
 
 def _model(bundle):
@@ -185,7 +186,7 @@ def test_interrupt_while_saving_keeps_checkpoint_and_history_together(digits, tm
 
     monkeypatch.setattr(run_folder, where, then_signal)
     with pytest.raises(KeyboardInterrupt):
-        babysit.fit(_model(digits), digits, epochs=3, run_dir=tmp_path, **SETTINGS)
+        babysit.fit(_model(digits), digits, epochs=3, run_dir=tmp_path, options=EVERY_EPOCH, **SETTINGS)
     assert sent
     saved = History.load(tmp_path)
     payload = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
@@ -215,7 +216,7 @@ def test_a_ctrl_c_swallowed_by_a_finalizer_still_stops_the_run(digits, tmp_path,
 
     monkeypatch.setattr(loop.Step, "__call__", step_then_signal)
     with pytest.raises(KeyboardInterrupt):
-        babysit.fit(_model(digits), digits, epochs=4, run_dir=tmp_path, **SETTINGS)
+        babysit.fit(_model(digits), digits, epochs=4, run_dir=tmp_path, options=EVERY_EPOCH, **SETTINGS)
     assert len(steps) == 30  # stopped before the next step
     saved = History.load(tmp_path)
     assert saved.status == "interrupted" and len(saved.epochs) == 1

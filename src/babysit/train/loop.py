@@ -74,7 +74,8 @@ def fit(
         model: any ``nn.Module`` mapping a batch to class scores ``(N, C)``.
         train_data: an ``(X, y)`` pair of tensors or arrays, a ``Dataset`` of ``(x, y)``, a ``DataLoader``,
             or a ``babysit.data.DataBundle`` (its train and val splits are used).
-        val_data: the same forms, or None (then no validation numbers and no best checkpoint).
+        val_data: the same forms, or None (then no validation numbers and no best checkpoint; fit logs a warning
+            saying so).
         loss_fn: ``"softmax"``, ``"svm"`` or a callable ``(scores, targets) -> scalar`` data loss.
         optimizer: an update-rule name (``sgd``, ``momentum``, ``nesterov``, ``adagrad``, ``rmsprop``,
             ``adam``, ``adamw``, ``lbfgs``), a dict ``{"name": ..., **settings}``, or a built optimizer.
@@ -136,7 +137,8 @@ def fit(
         optimizer=optimizer, lr=opt.param_groups[0]["lr"], reg=reg, schedule=schedule, epochs=epochs,
         batch_size=batch_size, seed=seed, precision=opts.precision, compile=opts.compile,
         clip_grad_norm=opts.clip_grad_norm, accumulate=opts.accumulate,
-        steps_per_epoch=len(batches), num_train=batches.num_examples, **dict(opts.meta or {}),
+        steps_per_epoch=len(batches), num_train=batches.num_examples, num_val=_num_scored(val),
+        **dict(opts.meta or {}),
     )
     saved_states, resumed = _restore(resume, run, batches, rank=rank)
     run.callbacks = _callbacks(callbacks, monitor, folder if rank == 0 else None, opts, resume=resume is True,
@@ -195,6 +197,7 @@ def _train_epoch(run: Run, step: Step, batches: TensorBatches | LoaderBatches, h
                  per_batch_schedule: Any) -> tuple[dict[str, Any] | None, StopTraining | None]:
     """Train one epoch; return its record (None when the loss became non-finite) and a stop a step asked for."""
     opt, tally = run.optimizer, run.tally
+    assert tally is not None  # _train opened the epoch
     run.model.train()
     stop = None
     for X, y in batches:
@@ -250,7 +253,7 @@ def _callbacks(user: Sequence[Any], monitor: Any, folder: Path | None, opts: Fit
         own.append(MonitorCallback(monitor))
     if folder is not None:
         own.append(RunFolder(folder, resume=resume, every_steps=opts.checkpoint_every_steps,
-                             every_minutes=opts.checkpoint_every_minutes))
+                             every_minutes=opts.checkpoint_every_minutes, every_epochs=opts.checkpoint_every_epochs))
     if rank == 0 and ProgressBar.wanted(opts.progress):
         own.append(ProgressBar())
     return ordered([*own, *(c if isinstance(c, Callback) or not callable(c) else _EpochFunction(c) for c in user)])
@@ -285,13 +288,14 @@ def _restore(resume: bool | History, run: Run, batches: TensorBatches | LoaderBa
         history = History.from_dict(copy.deepcopy(resume.to_dict()), run_dir=run.run_dir)
         history.meta = run.history.meta
     else:
-        payload = read_checkpoint(checkpoint_path(run.run_dir, "last"))  # type: ignore[arg-type]
+        assert run.run_dir is not None  # fit refuses resume=True without run_dir
+        payload = read_checkpoint(checkpoint_path(run.run_dir, "last"))
         offset = payload.get("log_offset")
         if offset is not None and rank == 0:  # the log may run ahead of the checkpoint (a crash): cut it back
             dropped = RunLog(run.run_dir).cut_back(offset, epochs=payload["epoch"], num_steps=payload["num_steps"])
             if dropped:
                 log.info("run log cut back by %d bytes written after the last checkpoint", dropped)
-        history = History.load(run.run_dir, upto=offset)  # type: ignore[arg-type]
+        history = History.load(run.run_dir, upto=offset)
         log.info("resuming %s after epoch %d, step %d", run.run_dir, payload["epoch"], payload["num_steps"])
     restore_checkpoint(payload, run.state)  # type: ignore[arg-type]
     history.truncate(payload["epoch"], payload["num_steps"])
@@ -302,6 +306,15 @@ def _restore(resume: bool | History, run: Run, batches: TensorBatches | LoaderBa
         tally = EpochTally.from_state(payload["tally"], run.steps_per_epoch)
         batches.resume_at(tally.steps, payload.get("epoch_order"))
     return payload.get("callbacks"), tally
+
+
+def _num_scored(val: Any) -> int | None:
+    """How many targets the validation accuracy is counted over (tokens for a sequence model): the diagnosis
+    judges a train/validation gap against what that many can resolve."""
+    if isinstance(val, tuple):
+        return int(val[1].numel())
+    dataset = getattr(val, "dataset", val)
+    return len(dataset) if hasattr(dataset, "__len__") else None
 
 
 def _evaluate(val: Any, data_loss: losses.LossFn, device: torch.device, module: nn.Module) -> tuple[float, float]:

@@ -31,6 +31,9 @@ class FitOptions:
         checkpoint_every_steps: with a run folder, also checkpoint every this many steps (inside epochs; a resume
             continues at the next step, bit-identical on the CPU), besides every epoch's end.
         checkpoint_every_minutes: likewise, when this many minutes passed since the last checkpoint.
+        checkpoint_every_epochs: checkpoint at every this many epochs' end. None (the default): every epoch,
+            unless saving would cost more than 2 % of the training time; then as often as that allows, and always
+            at the last epoch (a crash or Ctrl-C loses at most ~50 times one save's cost of training).
         compile: run the forward pass through ``torch.compile`` (the monitor then skips its layer hooks).
         progress: show a progress bar; None shows it when stderr is a terminal.
         meta: facts stored in ``history.meta`` beside fit's own, e.g. ``{"config": ..., "data": ...}``.
@@ -41,6 +44,7 @@ class FitOptions:
     accumulate: int = 1
     checkpoint_every_steps: int | None = None
     checkpoint_every_minutes: float | None = None
+    checkpoint_every_epochs: int | None = None
     compile: bool = False
     progress: bool | None = None
     meta: Mapping[str, Any] | None = None
@@ -58,6 +62,10 @@ class FitOptions:
         steps = self.checkpoint_every_steps
         if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
             raise ConfigError(f"checkpoint_every_steps must be an integer >= 1 (or None), got {steps!r}.")
+        epochs = self.checkpoint_every_epochs
+        if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+            raise ConfigError(f"checkpoint_every_epochs must be an integer >= 1 (or None: every epoch within a 2 % "
+                              f"time budget), got {epochs!r}.")
         minutes = self.checkpoint_every_minutes
         if minutes is not None and not (isinstance(minutes, (int, float)) and minutes > 0):
             raise ConfigError(f"checkpoint_every_minutes must be a number > 0 (or None), got {minutes!r}.")

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from torch import Tensor
 
 log = logging.getLogger("babysit")
+SAVE_SHARE = 0.02  # the share of training time epoch-end saves may take when no cadence is given
+FIRST_SAVE_S = 0.005  # what a save is taken to cost until one was measured
 
 __all__ = ["KeepFinalState", "RunFolder"]
 
@@ -53,6 +55,10 @@ class RunFolder(Callback):
         resume: whether the run continues the one saved in the folder (else the folder must hold no run).
         every_steps: also checkpoint every this many steps (inside epochs), besides every epoch's end.
         every_minutes: also checkpoint when this many minutes passed since the last checkpoint.
+        every_epochs: checkpoint at every this many epochs' end; None: every epoch while a save costs at most
+            ``SAVE_SHARE`` of the training time since the last one, else as often as that allows (a tiny model's
+            epoch can take less time than its save), and always when the run ends. A best epoch that is not
+            saved at once is kept in memory and written as best.pt with the next save.
         background: write saves on a background thread (training goes on meanwhile); False writes them before
             training continues, without the copy of the training state a background save takes.
     """
@@ -60,10 +66,14 @@ class RunFolder(Callback):
     order = 100  # last: the checkpoint holds every change the other callbacks made to the epoch
 
     def __init__(self, folder: str | Path, *, resume: bool = False, every_steps: int | None = None,
-                 every_minutes: float | None = None, background: bool = True) -> None:
+                 every_minutes: float | None = None, every_epochs: int | None = None, background: bool = True
+                 ) -> None:
         self.folder = Path(folder)
         self.resume = resume
-        self.every_steps = every_steps
+        self.every_steps, self.every_epochs = every_steps, every_epochs
+        # seconds the last save took here and on the writer; before the first, a guess: a small model's save
+        self._take_cost, self._write_cost = FIRST_SAVE_S, 0.0
+        self._best: dict[str, Any] | None = None  # a best epoch's state not yet written
         self.every_seconds = None if every_minutes is None else 60.0 * every_minutes
         self.saved = (0, 0)  # (epochs, steps) that the last checkpoint holds
         self.background = background
@@ -96,7 +106,15 @@ class RunFolder(Callback):
             self.save(run)
 
     def on_epoch_end(self, run: Run, record: dict[str, Any]) -> None:
-        self.save(run, epoch_end=record)
+        if self._epoch_due(run):
+            self.save(run, epoch_end=record)
+        elif _is_best(run, record):
+            self._best = detached_copy(run.checkpoint())  # best.pt with the next save
+
+    def _epoch_due(self, run: Run) -> bool:
+        if self.every_epochs is not None:
+            return run.epoch % self.every_epochs == 0
+        return time.monotonic() - self._last_save >= (self._take_cost + self._write_cost) / SAVE_SHARE
 
     def save(self, run: Run, epoch_end: dict[str, Any] | None = None) -> None:
         """Commit the run log, then the checkpoint that names the commit (and best.pt at a best epoch's end)."""
@@ -104,19 +122,23 @@ class RunFolder(Callback):
             payload = run.checkpoint()  # inside an epoch this reads the steps so far into the History first
             if run.tally is not None and run.tally.diverged:
                 return  # nothing after the last good checkpoint is worth continuing
+            started = time.perf_counter()
             records, replace = pending(run.history, self.folder)
-            best = run.history.best_epoch
-            is_best = epoch_end is not None and best is not None and best["epoch"] == epoch_end["epoch"]
+            is_best = epoch_end is not None and _is_best(run, epoch_end)
+            best, self._best = (None if is_best else self._best), None
             counts = (len(run.history.epochs), run.history.num_steps)
 
             def commit(state: dict[str, Any]) -> None:
-                _commit(self.folder, records, replace, state, is_best)
+                began = time.perf_counter()
+                _commit(self.folder, records, replace, state, is_best, best)
                 self.saved = counts  # only once it is on disk: an interrupt cuts the history back to here
+                self._write_cost = time.perf_counter() - began
 
             if self.background:
                 self._writer.submit(functools.partial(commit, detached_copy(payload)))
             else:
                 commit(payload)
+            self._take_cost = time.perf_counter() - started
             self._last_save = time.monotonic()
 
     def on_exception(self, run: Run, exc: BaseException) -> None:
@@ -128,8 +150,13 @@ class RunFolder(Callback):
         if not self.lock.held:  # on_fit_start refused the folder: nothing of this run is in it
             return
         try:
-            self._writer.wait(raise_error=status != "failed")
-            run.history.save()
+            unsaved = len(run.history.epochs) > self.saved[0] or self._best is not None
+            if status in ("completed", "stopped") and run.tally is None and unsaved:
+                self.save(run)  # the run's end is always on disk (epochs skipped by the time budget included);
+                self._writer.wait()  # that save holds the final status and findings too
+            else:
+                self._writer.wait(raise_error=status != "failed")
+                run.history.save()
         finally:
             self._writer.close()
             self.lock.release()
@@ -137,15 +164,22 @@ class RunFolder(Callback):
             log.warning("interrupted; resume with resume=True (CLI: --resume) from %s", self.folder)
 
 
-def _commit(folder: Path, records: list[dict[str, Any]], replace: bool, payload: dict[str, Any], is_best: bool
-            ) -> None:
+def _commit(folder: Path, records: list[dict[str, Any]], replace: bool, payload: dict[str, Any], is_best: bool,
+            best: dict[str, Any] | None = None) -> None:
     """One save on disk: the run log's records and commit (fsynced), then the checkpoint naming the commit's
-    offset, then best.pt."""
+    offset, then best.pt (a copy of it at a best epoch, else the best epoch kept since the last save)."""
     payload["log_offset"] = write_pending(folder, records, replace)
     last = checkpoint_path(folder, "last")
     save_checkpoint(last, payload)
     if is_best:
         copy_checkpoint(last, checkpoint_path(folder, "best"))
+    elif best is not None:
+        save_checkpoint(checkpoint_path(folder, "best"), best)
+
+
+def _is_best(run: Run, record: dict[str, Any]) -> bool:
+    best = run.history.best_epoch
+    return best is not None and best["epoch"] == record["epoch"]
 
 
 class KeepFinalState(Callback):
