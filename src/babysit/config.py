@@ -66,7 +66,7 @@ class TrainConfig(_Section):
     accumulate: int = Field(1, ge=1)  # micro-batches per batch, their gradients accumulated into one update
     checkpoint_every_steps: int | None = Field(None, ge=1)  # also checkpoint inside epochs (resumed at the step)
     checkpoint_every_minutes: float | None = Field(None, gt=0)  # ... or when this long passed since the last
-    checkpoint_every_epochs: int | None = Field(None, ge=1)  # None: every epoch within a 2 % time budget
+    checkpoint_every_epochs: int | None = Field(None, ge=1)  # None: every epoch within a 1 % time budget
     compile: bool = False  # torch.compile the forward pass
     monitor: bool = True  # babysit every layer
     report: bool = True  # write report.html into the run folder, refreshed at epoch ends while training runs

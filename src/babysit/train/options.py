@@ -32,8 +32,8 @@ class FitOptions:
             continues at the next step, bit-identical on the CPU), besides every epoch's end.
         checkpoint_every_minutes: likewise, when this many minutes passed since the last checkpoint.
         checkpoint_every_epochs: checkpoint at every this many epochs' end. None (the default): every epoch,
-            unless saving would cost more than 2 % of the training time; then as often as that allows, and always
-            at the last epoch (a crash or Ctrl-C loses at most ~50 times one save's cost of training).
+            unless saving would cost more than 1 % of the training time; then as often as that allows, and always
+            at the last epoch (a crash or Ctrl-C loses at most ~100 times one save's cost of training).
         compile: run the forward pass through ``torch.compile`` (the monitor then skips its layer hooks).
         progress: show a progress bar; None shows it when stderr is a terminal.
         meta: facts stored in ``history.meta`` beside fit's own, e.g. ``{"config": ..., "data": ...}``.
@@ -64,7 +64,7 @@ class FitOptions:
             raise ConfigError(f"checkpoint_every_steps must be an integer >= 1 (or None), got {steps!r}.")
         epochs = self.checkpoint_every_epochs
         if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
-            raise ConfigError(f"checkpoint_every_epochs must be an integer >= 1 (or None: every epoch within a 2 % "
+            raise ConfigError(f"checkpoint_every_epochs must be an integer >= 1 (or None: every epoch within a 1 % "
                               f"time budget), got {epochs!r}.")
         minutes = self.checkpoint_every_minutes
         if minutes is not None and not (isinstance(minutes, (int, float)) and minutes > 0):

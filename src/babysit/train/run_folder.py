@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from torch import Tensor
 
 log = logging.getLogger("babysit")
-SAVE_SHARE = 0.02  # the share of training time epoch-end saves may take when no cadence is given
+SAVE_SHARE = 0.01  # the share of training time epoch-end saves may take when no cadence is given
 FIRST_SAVE_S = 0.005  # what a save is taken to cost until one was measured
 
 __all__ = ["KeepFinalState", "RunFolder"]
