@@ -171,7 +171,7 @@ def test_interrupt_saves_and_resume_continues(tmp_path, sig) -> None:
 @pytest.mark.parametrize("where", ["pending", "write_pending"])  # taking the save, and writing it (background)
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_while_saving_keeps_checkpoint_and_history_together(digits, tmp_path, monkeypatch, sig,
-                                                                      where: str) -> None:
+                                                                      where: str, plain_sigint) -> None:
     # the signal lands while epoch 1 is being committed (run log, then checkpoint): the race CI once hit
     from babysit.train import run_folder
 
