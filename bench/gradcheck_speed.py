@@ -30,7 +30,7 @@ evaluated one by one (in place on a float64 copy, as check_module does) against 
 ``torch.func.vmap(functional_call)`` over 20 perturbed copies.
 
 Both tools run single-threaded (check_module always does: its evaluations are tiny; torch's gradcheck
-crawls on a busy 2-core machine with 2 intra-op threads).  Budget (issue 3): 1M parameters <= 5 s.
+crawls on a busy 2-core machine with 2 intra-op threads).  Budget: 1M parameters <= 5 s.
 
     .venv/bin/python bench/gradcheck_speed.py
     .venv/bin/python bench/gradcheck_speed.py --repeats 5 --exact-budget 60
@@ -42,7 +42,7 @@ the median of the six runs, then their range):
 
     transformer 0.4M  in place 0.49 s (0.42-0.80)   whole model (landed) 4.7 s (4.1-8.1)      torch fast 0.95 s
     transformer 3M    in place 2.35 s (1.90-4.48)   whole model (landed) 53.3 s (37.6-81.9)   torch fast 7.4 s
-    transformer 25M   in place 19.9 s (14.7-29.0)   whole model est. 513 s (404-904; the issue measured 352 s)
+    transformer 25M   in place 19.9 s (14.7-29.0)   whole model est. 513 s (404-904)
                       torch fast est. 74 s, torch exact est. 197 days
     one block of d=512 (3.15M parameters) where it sits, in models of 2 / 4 / 8 blocks: 2.95 / 3.37 / 3.97 s,
     205 evaluations each; the recording pass of the whole model is 0.33-0.72 / 0.55-0.92 / 0.93-2.12 s of it

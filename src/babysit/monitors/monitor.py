@@ -63,7 +63,7 @@ from babysit.quantities import EvaluationQuantity, Measurement, Passes, Quantity
 
 # Sample every 100th step by default. On the CPU digits MLP (a 0.4 ms step) a sampled step costs ~1 ms,
 # so every 100th keeps fit(monitor=True) within ~2% of fit(monitor=False) (bench/monitor_overhead.py);
-# larger models and GPUs pay relatively less (the H100 CNN: every 10th 1.13x, every 50th 1.02x).
+# larger models and GPUs pay relatively less per sampled step.
 # The first step is always sampled, so a bad initialisation is seen however short the run.
 # fit(monitor={"every": N}) or Monitor(..., every=N) changes it.
 DEFAULT_EVERY = 100
