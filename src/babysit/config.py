@@ -100,7 +100,7 @@ class SearchConfig(_Section):
     workers: int | None = Field(None, ge=1)  # local worker processes
     seed: int | None = None  # seeds the samplers (default 0)
     pruner: Literal["none", "median", "successive_halving"] | None = None
-    storage: str | None = None  # default an SQLite file in dir; postgresql://... for many machines
+    storage: str | None = None  # default a journal file in dir (study.journal); postgresql://... for many machines
     dir: str | None = None  # the search folder, default <runs_dir>/<name>-search
     space: dict[str, dict[str, Any]] = Field(default_factory=dict)  # "optimizer.lr" = {loguniform = [1e-4, 1]}
     stages: list[dict[str, Any]] | None = None  # coarse_to_fine: [{epochs = 1, share = 0.2}, ...]

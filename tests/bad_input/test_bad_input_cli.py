@@ -159,6 +159,13 @@ def _damaged_study(tmp: Path) -> list[str]:
     return ["search", "status", str(folder)]
 
 
+def _damaged_journal(tmp: Path, content: bytes) -> list[str]:
+    folder = tmp / "s"
+    folder.mkdir()
+    (folder / "study.journal").write_bytes(content)
+    return ["search", "status", str(folder)]
+
+
 def _search(tmp: Path, *args: str, extra: str = SEARCH) -> list[str]:
     return ["search", str(config(tmp, BASE, extra)), "--no-progress", *args]
 
@@ -257,6 +264,10 @@ CASES = [
          lambda t: _search_folder_with_pointer(t, f"sqlite:///{t}/planted/deep/new.db"), 2,
          ("opens only URLs given to it", "--storage")),
     Case("search-status-damaged-db", _damaged_study, 2, ("file is not a database",)),
+    Case("search-status-damaged-journal", lambda t: _damaged_journal(t, b"this is no journal\nreally not\n"), 2,
+         ("is not a study journal", "JSONDecodeError")),
+    Case("search-status-journal-without-a-study", lambda t: _damaged_journal(t, b"this is no journal" * 40), 2,
+         ("is not a study journal", "no study in it")),
     Case("search-unparseable-url", lambda t: _search(t, "--storage", "postgresql://u:pw@host:notaport/db"), 2,
          ("not a storage URL",)),
     Case("search-unknown-scheme", lambda t: _search(t, "--storage", "mongodb://u:pw@host/db"), 2,

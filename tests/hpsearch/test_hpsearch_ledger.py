@@ -39,32 +39,53 @@ def test_surplus_and_requeued_trials() -> None:
     assert _ledger.usage(trials, 1) == (1, 1)
 
 
-@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
-def test_a_trial_that_never_sent_a_heartbeat_is_failed_and_requeued(tmp_path) -> None:
-    # a worker killed between creating its trial and its first heartbeat: Optuna never calls that trial
-    # stale, and the stage would wait for it forever
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_a_silent_trial_is_failed_and_requeued_and_a_beating_one_is_left_alone(tmp_path, kind) -> None:
+    # the silent trial stands for a worker killed between creating its trial and its first beat (Optuna's own
+    # heartbeat never calls such a trial stale) or killed later; the stage would wait for it forever
     import time
 
-    from babysit.hpsearch._storage import default_url, fail_stale_trials, make_storage
+    from babysit.hpsearch._liveness import Heartbeat, StaleTrials
+    from babysit.hpsearch._storage import default_url, make_storage
+
+    if kind == "sqlite":
+        (tmp_path / "study.db").touch()  # a search folder from before journals
+    url = default_url(tmp_path)
+    assert url.startswith("sqlite:///" if kind == "sqlite" else "journal:///"), url
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(study_name="silent", storage=make_storage(url))
+    silent = study.ask()  # RUNNING, no beat ever
+    silent.suggest_float("x", 0.0, 1.0)
+    alive = study.ask()
+    watch = StaleTrials(interval=0.5)  # grace: 3 beats = 1.5 s
+    with Heartbeat(alive, interval=0.5):
+        assert watch.fail(study) == []  # first seen now
+        deadline = time.monotonic() + 10
+        while study.trials[silent.number].state == TrialState.RUNNING and time.monotonic() < deadline:
+            time.sleep(0.25)
+            watch.fail(study)
+        trials = study.trials
+        assert trials[silent.number].state == TrialState.FAIL
+        assert trials[alive.number].state == TrialState.RUNNING  # it kept beating
+        assert trials[alive.number].user_attrs["babysit:beat"] >= 3
+    # queued again with the same parameters; another process sees the same (the journal replayed from the file)
+    again = optuna.load_study(study_name="silent", storage=make_storage(url)).trials
+    queued = [t for t in again if t.state == TrialState.WAITING]
+    assert [t.system_attrs.get("failed_trial") for t in queued] == [silent.number]
+    assert queued[0].params == trials[silent.number].params
+
+
+def test_a_trial_that_ended_while_it_was_judged_stale_is_not_requeued(tmp_path) -> None:
+    from babysit.hpsearch._liveness import fail_trial
+    from babysit.hpsearch._storage import default_url, make_storage
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    storage = make_storage(default_url(tmp_path), heartbeat_interval=1)  # grace: 3 heartbeats = 3 s
-    study = optuna.create_study(study_name="silent", storage=storage)
-    silent = study.ask()  # RUNNING, no heartbeat ever
-    alive = study.ask()
-    storage.record_heartbeat(alive._trial_id)
-    fail_stale_trials(study)  # first seen silent now
-    assert study.trials[silent.number].state == TrialState.RUNNING
-    deadline = time.monotonic() + 10
-    while study.trials[silent.number].state == TrialState.RUNNING and time.monotonic() < deadline:
-        storage.record_heartbeat(alive._trial_id)
-        time.sleep(0.5)
-        fail_stale_trials(study)
-    trials = study.trials
-    assert trials[silent.number].state == TrialState.FAIL
-    assert trials[alive.number].state == TrialState.RUNNING  # it kept beating
-    # re-queued with the same parameters, like a trial whose heartbeat went stale
-    assert any(t.state == TrialState.WAITING and t.system_attrs.get("failed_trial") == silent.number for t in trials)
+    study = optuna.create_study(study_name="ended", storage=make_storage(default_url(tmp_path)))
+    trial = study.ask()
+    other = optuna.load_study(study_name="ended", storage=make_storage(default_url(tmp_path)))  # another process
+    other.tell(trial.number, 0.5)  # its worker finished after all
+    assert fail_trial(study, trial.number) is False
+    assert study.trials[trial.number].state == TrialState.COMPLETE
 
 
 def test_a_stage_is_not_complete_while_an_untagged_trial_runs() -> None:

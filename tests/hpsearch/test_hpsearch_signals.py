@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -49,13 +48,20 @@ trials = {TRIALS}
 """
 
 
-def _counts(db: Path) -> tuple[dict[int, float], int]:
+def _counts(folder: Path) -> tuple[dict[int, float], int]:
     """(number -> value of the complete trials, running trials that reported an epoch), read like any reader."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as con:
-        done = dict(con.execute("SELECT t.number, v.value FROM trials t JOIN trial_values v USING (trial_id) "
-                                "WHERE t.state = 'COMPLETE'").fetchall())
-        running = con.execute("SELECT COUNT(DISTINCT t.trial_id) FROM trials t JOIN trial_intermediate_values i "
-                              "USING (trial_id) WHERE t.state = 'RUNNING'").fetchone()[0]
+    import optuna
+
+    from babysit.hpsearch._storage import default_url, make_storage
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    storage = make_storage(default_url(folder), read_only=True)
+    studies = optuna.get_all_study_summaries(storage, include_best_trial=False)
+    if not studies:
+        return {}, 0
+    trials = optuna.load_study(study_name=studies[0].study_name, storage=storage).trials
+    done = {t.number: t.value for t in trials if t.state == optuna.trial.TrialState.COMPLETE}
+    running = sum(t.state == optuna.trial.TrialState.RUNNING and bool(t.intermediate_values) for t in trials)
     return done, running
 
 
@@ -83,11 +89,8 @@ def _wait_for_a_complete_and_a_running_trial(master: subprocess.Popen[str], fold
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         assert master.poll() is None, master.communicate()
-        if (folder / "study.db").is_file():
-            try:
-                done, running = _counts(folder / "study.db")
-            except sqlite3.OperationalError:  # the master is creating the tables
-                done, running = {}, 0
+        if (folder / "study.journal").is_file():
+            done, running = _counts(folder)
             if done and running:
                 return done
         time.sleep(0.1)

@@ -217,11 +217,11 @@ def test_an_interrupt_while_optuna_creates_a_trial_leaves_no_trial_running(monke
     # end interrupted (run again on resume), not stay "running" with no worker named on it
     import signal
 
-    from optuna.storages._cached_storage import _CachedStorage
+    from optuna.storages import JournalStorage
 
     from babysit.hpsearch import SearchInterrupted
 
-    create = _CachedStorage.create_new_trial
+    create = JournalStorage.create_new_trial
 
     def create_then_sigterm(self, study_id, template_trial=None):
         trial_id = create(self, study_id, template_trial)
@@ -229,7 +229,7 @@ def test_an_interrupt_while_optuna_creates_a_trial_leaves_no_trial_running(monke
             signal.raise_signal(signal.SIGTERM)
         return trial_id
 
-    monkeypatch.setattr(_CachedStorage, "create_new_trial", create_then_sigterm)
+    monkeypatch.setattr(JournalStorage, "create_new_trial", create_then_sigterm)
     with pytest.raises(SearchInterrupted):
         babysit.search(OBJECTIVE, SPACE, strategy="random", trials=4, epochs=2, progress=False,
                        search_dir=tmp_path / "s")

@@ -48,7 +48,7 @@ def search_command(
     worker: bool = typer.Option(False, "--worker", help="Join a running search as worker(s) instead of starting one."),
     storage: str = typer.Option(None, "--storage", envvar="BABYSIT_STORAGE", show_envvar=True,
                                 help="Study URL, e.g. postgresql://user:pw@host/db, or ${VAR} naming an environment "
-                                     "variable that holds it (default: an SQLite file in the search folder)."),
+                                     "variable that holds it (default: study.journal in the search folder)."),
     ensemble: int = typer.Option(0, "--ensemble", min=0, help="Evaluate the top-K models averaged on the test split."),
     seed: int = typer.Option(None, "--seed", help="Seeds the samplers."),
     search_dir: Path = typer.Option(None, "--dir", help="The search folder (default <runs_dir>/<name>-search)."),

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from babysit.errors import ConfigError
+from babysit.hpsearch._liveness import HEARTBEAT_INTERVAL_S
 from babysit.hpsearch._objective import ConfigObjective
 from babysit.hpsearch._pool import LocalWorkers
 from babysit.hpsearch._resolve import objective_name, quiet_optuna, resolve_objective
-from babysit.hpsearch._storage import HEARTBEAT_INTERVAL_S, STUDY_FILE, default_url, display_url, resolve_url
+from babysit.hpsearch._storage import default_url, display_url, local_study, resolve_url
 from babysit.hpsearch._worker import WorkerSpec, work
 from babysit.hpsearch.space import space_from_dict, space_to_dict
 from babysit.train._interrupt import sigterm_as_interrupt
@@ -36,7 +37,7 @@ def join_search(
     The master (``babysit.search`` / ``babysit search CONFIG``) plans the stages; joined workers take trials
     of the current stage until the search is done, or until they waited ``idle_timeout_s`` for work.
     ``objective`` is this machine's copy of the config (or the callable); ``storage`` the study's URL
-    (default: the SQLite file of the search folder). ``space`` is what this worker accepts from the study (default:
+    (default: the journal file of the search folder). ``space`` is what this worker accepts from the study (default:
     the config's ``[search.space]``; a config objective needs one): a stage or trial that sets anything else is
     refused (``_trust``). Returns the number of trials run here (0 with several processes: they report nothing
     back). Ctrl-C and SIGTERM stop the worker(s); their running trials are marked interrupted.
@@ -48,10 +49,10 @@ def join_search(
     if folder is None and isinstance(objective, ConfigObjective):
         folder = Path(objective.base.runs_dir) / f"{objective.name}-search"
     folder = None if folder is None else Path(folder)
-    if storage is None and (folder is None or not (folder / STUDY_FILE).is_file()):
+    if storage is None and (folder is None or local_study(folder) is None):
         raise ConfigError(
             "--worker needs the study's storage: --storage postgresql://user:password@host/db (or the folder "
-            "of a local search with its study.db)."
+            "of a local search with its study.journal)."
         )
     url = resolve_url(storage) if storage else default_url(folder)  # type: ignore[arg-type]
     declared = space if space is not None else table.get("space") or None

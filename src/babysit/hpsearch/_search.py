@@ -35,6 +35,7 @@ from babysit.errors import ConfigError
 from babysit.findings import Finding
 from babysit.hpsearch import _ledger
 from babysit.hpsearch._errors import SearchError, SearchInterrupted
+from babysit.hpsearch._liveness import HEARTBEAT_INTERVAL_S, StaleTrials, requeue
 from babysit.hpsearch._objective import ConfigObjective
 from babysit.hpsearch._pool import LocalWorkers
 from babysit.hpsearch._progress import SearchProgress
@@ -50,15 +51,7 @@ from babysit.hpsearch._resolve import (
 )
 from babysit.hpsearch._stages import Stage, default_top_k, plan_stages, stage_budget
 from babysit.hpsearch._states import TrialStates
-from babysit.hpsearch._storage import (
-    HEARTBEAT_INTERVAL_S,
-    default_url,
-    display_url,
-    fail_stale_trials,
-    make_storage,
-    requeue,
-    resolve_url,
-)
+from babysit.hpsearch._storage import default_url, display_url, make_storage, resolve_url
 from babysit.hpsearch._view import grid_points, inside
 from babysit.hpsearch._worker import WorkerSpec, mark_interrupted, published_stages, runnable, work, worker_id
 from babysit.hpsearch.results import SEARCH_FILE, SearchResult, best_record, records_from_study, top_records
@@ -108,7 +101,7 @@ def search(
         budget_epochs: the most epochs all trials together may train (the fair unit to compare strategies).
         trials: the most trials (split over the stages of coarse_to_fine).
         workers: local worker processes sharing the study (1: train in this process).
-        storage: an Optuna storage URL; default an SQLite file in the search folder (in memory for a callable
+        storage: an Optuna storage URL; default a journal file in the search folder (in memory for a callable
             with one worker and no folder); ``postgresql://...`` lets workers on other machines join;
             ``"memory"`` keeps the study in this process (nothing written, nothing to resume).
         seed: seeds the samplers (each worker and stage apart).
@@ -209,10 +202,11 @@ class _Job:
     # --- running ---------------------------------------------------------------------------------------------
     def run(self, *, overwrite: bool, ensemble: int, progress: bool | None) -> SearchResult:
         self.pool_ids = {worker_id()}
+        self.stale = StaleTrials(self.heartbeat_interval)
         with quiet_optuna(), sigterm_as_interrupt():  # SIGTERM stops the search like Ctrl-C
             storage = None
             try:
-                storage = make_storage(self.url, heartbeat_interval=self.heartbeat_interval)
+                storage = make_storage(self.url)
                 if overwrite:
                     self._clear(storage)
                 study = optuna.create_study(
@@ -249,7 +243,7 @@ class _Job:
             try:
                 if self.url is not None:  # a fresh connection: the interrupt may have cut one short mid-call
                     _release(storage)  # ... and that one may still hold the SQLite write lock
-                    storage = make_storage(self.url, heartbeat_interval=self.heartbeat_interval)
+                    storage = make_storage(self.url)
                 if storage is not None:
                     marked = mark_interrupted(storage, self.study_name, self.pool_ids)
                     study = optuna.load_study(study_name=self.study_name, storage=storage)
@@ -438,7 +432,7 @@ class _Job:
         """Fail and re-queue trials of dead workers, queue again trials a stopped worker elsewhere left
         interrupted; stop on a worker's fatal error."""
         raise_if_interrupted()  # a Ctrl-C that a finalizer swallowed still stops the search
-        fail_stale_trials(study)
+        self.stale.fail(study)
         error = study.user_attrs.get(_ledger.ERROR)
         if error:
             raise SearchError(f"a worker stopped the search: {error}")

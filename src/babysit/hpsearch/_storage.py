@@ -1,22 +1,26 @@
-"""Where a study lives: in memory, an SQLite file in the search folder, or a PostgreSQL server.
+"""Where a study lives: in memory, a journal file in the search folder, or a PostgreSQL server.
 
-Optuna's RDB storage does the work; this module adds what several processes need from it:
+Optuna does the work through its public storages; this module picks one for a URL and adds what several
+processes need:
 
-- SQLite shared by N local workers: every transaction starts with ``BEGIN IMMEDIATE`` (so two readers
-  never deadlock upgrading to writers, the classic cause of "database is locked"), waits up to
-  ``BUSY_TIMEOUT_S`` for the lock, and every storage call is retried with backoff when the database
-  still reports itself locked or busy. The file is in WAL mode, which needs a local disk: workers on
-  several machines share a PostgreSQL study instead (SQLite over NFS is unreliable in any mode).
-- Heartbeats: a running trial records one every ``heartbeat_interval`` seconds; a trial silent for three
-  intervals (its worker was killed) is marked failed and re-queued by Optuna's
-  ``RetryHeartbeatStaleTrialCallback`` with the same parameters.
+- Local workers share Optuna's journal file (``study.journal``, ``journal:///path``): each change is one line
+  appended under a lock file, so no database lock can stall a worker. Optuna recommends it for parallel
+  workers on one machine. Search folders made before it keep their ``study.db`` and open as SQLite.
+- SQLite and PostgreSQL go through Optuna's ``RDBStorage``, wrapped in ``RetryingStorage``: every call is
+  retried with backoff while the database reports itself locked or the connection dropped. SQLite
+  transactions start with ``BEGIN IMMEDIATE`` (two readers never deadlock upgrading to writers, the classic
+  cause of "database is locked") and wait up to ``BUSY_TIMEOUT_S`` for the lock; the file is in WAL mode,
+  which needs a local disk: workers on several machines share a PostgreSQL study instead.
 - ``postgresql://`` URLs use psycopg 3 when psycopg2 is not installed.
 - Failing fast: a wrong password, an unknown user or database, an unknown host or a missing driver is a
   :class:`~babysit.errors.StorageError` at once (a connection attempt gives up after ``CONNECT_TIMEOUT_S``);
   only transient errors (a locked SQLite file, a dropped or refused connection) are retried, and every retry
   of a connection is logged. No message shows a password (``display_url``, ``babysit._redact``).
 - ``read_only=True`` (``babysit search status``) opens an existing study without writing or creating anything:
-  SQLite in ``mode=ro``, PostgreSQL in read-only transactions, and no tables created.
+  the journal only read, SQLite in ``mode=ro``, PostgreSQL in read-only transactions, and no tables created.
+
+Whether a trial's worker is still alive is not the storage's business: ``_liveness`` watches heartbeats that
+any storage holds.
 """
 
 from __future__ import annotations
@@ -27,27 +31,27 @@ import logging
 import random
 import re
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import RDBStorage
+from optuna.storages import BaseStorage, RDBStorage
 
 from babysit._redact import expand_env, redact_text, redact_url
 from babysit.errors import StorageError
 
 log = logging.getLogger("babysit")
 
-STUDY_FILE = "study.db"
+JOURNAL_FILE = "study.journal"  # a local search's study (Optuna's journal storage)
+STUDY_FILE = "study.db"  # ... as searches before the journal kept it (SQLite); still opened
+JOURNAL_SCHEME = "journal://"  # journal:///abs/path/study.journal
+JOURNAL_LOCK_GRACE_S = 10  # a journal lock older than this was left by a killed process
 BUSY_TIMEOUT_S = 30.0  # SQLite waits this long for a lock before giving up on one attempt
 RETRIES = 30  # then a storage call is retried this many times, with backoff up to MAX_BACKOFF_S
 MAX_BACKOFF_S = 2.0
 CONNECT_TIMEOUT_S = 4  # one attempt to reach a database server
 CONNECT_BUDGET_S = 5.0  # opening a study: a refused connection is retried (visibly) this long, then an error
-HEARTBEAT_INTERVAL_S = 5  # a running trial's heartbeat; silent for 3 intervals = its worker died
-MAX_RETRY = 3  # a trial whose worker died is re-queued at most this often
 ENV_STORAGE = "BABYSIT_STORAGE"  # the CLI reads --storage from here: the URL stays out of the command line
 
 # What a database error means, from its message (psycopg, psycopg2, sqlite3): regular expressions, the first
@@ -71,8 +75,15 @@ _TRANSIENT = {"locked", "lost"}  # retried during a search; "refused" and "timeo
 
 
 def default_url(search_dir: Path) -> str:
-    """The SQLite study file inside a search folder."""
-    return f"sqlite:///{(search_dir / STUDY_FILE).resolve()}"
+    """The study inside a search folder: its journal file (its SQLite file, for a search made before journals)."""
+    if (search_dir / STUDY_FILE).is_file() and not (search_dir / JOURNAL_FILE).is_file():
+        return f"sqlite:///{(search_dir / STUDY_FILE).resolve()}"
+    return f"{JOURNAL_SCHEME}{(search_dir / JOURNAL_FILE).resolve()}"
+
+
+def local_study(search_dir: Path) -> Path | None:
+    """The study file a search folder holds, if any."""
+    return next((search_dir / name for name in (JOURNAL_FILE, STUDY_FILE) if (search_dir / name).is_file()), None)
 
 
 def resolve_url(storage: str) -> str:
@@ -207,62 +218,98 @@ def _retrying(
     return wrapper
 
 
-class RetryingRDBStorage(RDBStorage):
-    """Optuna's RDB storage whose calls are retried while the database is locked or the connection drops.
+class RetryingStorage(BaseStorage):
+    """An RDB storage whose calls are retried while the database is locked or the connection drops.
 
-    It also finds running trials that never sent a heartbeat: a worker killed between creating its trial
-    and the first heartbeat leaves one, which Optuna never calls stale, and the stage would wait for it
-    forever. Such a trial is stale once this process has seen it silent for the grace period (on its own
-    clock: workers on other machines may have other clocks and time zones).
+    It wraps Optuna's public ``RDBStorage`` and forwards Optuna's public storage interface, one method at a time,
+    through ``_retrying``: nothing of Optuna is patched or subclassed beyond ``BaseStorage``, the documented way
+    to provide a storage.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._silent_since: dict[int, float] = {}
+    def __init__(self, inner: RDBStorage) -> None:
+        self.inner = inner
+        self.url = inner.url
+        self.engine = inner.engine
 
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        stale = _retrying(RDBStorage._get_stale_trial_ids, url=_url_of)(self, study_id)
-        return stale + [t for t in _retrying(type(self)._never_beaten, url=_url_of)(self, study_id) if t not in stale]
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return _retrying(getattr(self.inner, name), url=self.url)(*args, **kwargs)
 
-    def _never_beaten(self, study_id: int) -> list[int]:
-        from optuna.storages._rdb import models
-        from optuna.storages._rdb.storage import _create_scoped_session
-        from sqlalchemy import orm
+    def create_new_study(self, directions: Any, study_name: str | None = None) -> int:
+        return self._call("create_new_study", directions, study_name)
 
-        with _create_scoped_session(self.scoped_session) as session:
-            running = (
-                session.query(models.TrialModel)
-                .options(orm.selectinload(models.TrialModel.heartbeats))
-                .filter(models.TrialModel.state == optuna.trial.TrialState.RUNNING)
-                .filter(models.TrialModel.study_id == study_id)
-                .all()
-            )
-            silent = {t.trial_id for t in running if not t.heartbeats}
-        now, grace = time.monotonic(), self.grace_period or 2 * (self.heartbeat_interval or HEARTBEAT_INTERVAL_S)
-        self._silent_since = {t: self._silent_since.get(t, now) for t in silent}
-        return [t for t, since in self._silent_since.items() if now - since > grace]
+    def delete_study(self, study_id: int) -> None:
+        self._call("delete_study", study_id)
+
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        self._call("set_study_user_attr", study_id, key, value)
+
+    def set_study_system_attr(self, study_id: int, key: str, value: Any) -> None:
+        self._call("set_study_system_attr", study_id, key, value)
+
+    def get_study_id_from_name(self, study_name: str) -> int:
+        return self._call("get_study_id_from_name", study_name)
+
+    def get_study_name_from_id(self, study_id: int) -> str:
+        return self._call("get_study_name_from_id", study_id)
+
+    def get_study_directions(self, study_id: int) -> Any:
+        return self._call("get_study_directions", study_id)
+
+    def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
+        return self._call("get_study_user_attrs", study_id)
+
+    def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
+        return self._call("get_study_system_attrs", study_id)
+
+    def get_all_studies(self) -> Any:
+        return self._call("get_all_studies")
+
+    def create_new_trial(self, study_id: int, template_trial: Any = None) -> int:
+        return self._call("create_new_trial", study_id, template_trial)
+
+    def set_trial_param(self, trial_id: int, param_name: str, param_value_internal: float, distribution: Any) -> None:
+        self._call("set_trial_param", trial_id, param_name, param_value_internal, distribution)
+
+    def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
+        return self._call("get_trial_id_from_study_id_trial_number", study_id, trial_number)
+
+    def set_trial_state_values(self, trial_id: int, state: Any, values: Any = None) -> bool:
+        return self._call("set_trial_state_values", trial_id, state, values)
+
+    def set_trial_intermediate_value(self, trial_id: int, step: int, intermediate_value: float) -> None:
+        self._call("set_trial_intermediate_value", trial_id, step, intermediate_value)
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self._call("set_trial_user_attr", trial_id, key, value)
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self._call("set_trial_system_attr", trial_id, key, value)
+
+    def get_trial(self, trial_id: int) -> Any:
+        return self._call("get_trial", trial_id)
+
+    def get_all_trials(self, study_id: int, deepcopy: bool = True, states: Any = None) -> Any:
+        return self._call("get_all_trials", study_id, deepcopy=deepcopy, states=states)
+
+    def get_n_trials(self, study_id: int, state: Any = None) -> int:
+        return self._call("get_n_trials", study_id, state)
+
+    def get_best_trial(self, study_id: int) -> Any:
+        return self._call("get_best_trial", study_id)
+
+    def check_trial_is_updatable(self, trial_id: int, trial_state: Any) -> None:
+        self._call("check_trial_is_updatable", trial_id, trial_state)
+
+    def remove_session(self) -> None:
+        self.inner.remove_session()
 
 
-def _url_of(storage: Any) -> str | None:
-    return getattr(storage, "url", None)
-
-
-for _name in (
-    "create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr", "get_study_id_from_name",
-    "get_study_name_from_id", "get_study_directions", "get_study_user_attrs", "get_study_system_attrs",
-    "get_all_studies", "create_new_trial", "set_trial_param", "get_trial_id_from_study_id_trial_number",
-    "set_trial_state_values", "set_trial_intermediate_value", "set_trial_user_attr", "set_trial_system_attr",
-    "get_trial", "get_all_trials", "get_n_trials", "get_best_trial", "record_heartbeat", "_get_trials",
-    "check_trial_is_updatable",
-):
-    if hasattr(RDBStorage, _name):
-        setattr(RetryingRDBStorage, _name, _retrying(getattr(RDBStorage, _name), url=lambda self: _url_of(self)))
-
-
-def make_storage(url: str | None, *, heartbeat_interval: int = HEARTBEAT_INTERVAL_S, read_only: bool = False) -> Any:
+def make_storage(url: str | None, *, read_only: bool = False) -> BaseStorage:
     """An Optuna storage for ``url`` (None: in memory), hardened for several processes.
 
-    ``read_only``: open an existing study and change nothing (no folder, file or table is created).
+    ``journal:///path`` is Optuna's journal file (local workers); ``sqlite:///`` and ``postgresql://`` its RDB
+    storage, wrapped in ``RetryingStorage``. ``read_only``: open an existing study and change nothing (no
+    folder, file or table is created).
 
     Raises:
         StorageError: the database cannot be reached or logged in to (within ``CONNECT_BUDGET_S``), or, read-only,
@@ -271,6 +318,8 @@ def make_storage(url: str | None, *, heartbeat_interval: int = HEARTBEAT_INTERVA
     if url is None:
         return optuna.storages.InMemoryStorage()
     url = normalize_url(url)
+    if url.startswith(JOURNAL_SCHEME):
+        return _journal(url[len(JOURNAL_SCHEME):], read_only=read_only)
     sqlite = url.startswith("sqlite")
     engine_kwargs: dict[str, Any]
     if sqlite:
@@ -280,10 +329,7 @@ def make_storage(url: str | None, *, heartbeat_interval: int = HEARTBEAT_INTERVA
                 raise StorageError(f"no study database at {path or url}.")
             url = f"sqlite:///file:{path}?mode=ro&uri=true"
         elif path:
-            try:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StorageError(f"cannot create the folder of the study database {path}: {exc.strerror}.") from None
+            _make_parent(Path(path))
         engine_kwargs = {"connect_args": {"timeout": BUSY_TIMEOUT_S}}
     else:
         connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_S}
@@ -292,17 +338,51 @@ def make_storage(url: str | None, *, heartbeat_interval: int = HEARTBEAT_INTERVA
         engine_kwargs = {"pool_pre_ping": True, "connect_args": connect_args}
     if read_only:
         _check_study_tables(url, engine_kwargs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
-        storage = _retry_create(lambda: RetryingRDBStorage(
-            url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
-            grace_period=3 * heartbeat_interval, heartbeat_stale_trial_callback=callback,
-            skip_table_creation=read_only,
-        ), url)
+    inner = _retry_create(lambda: RDBStorage(url, engine_kwargs=engine_kwargs, skip_table_creation=read_only), url)
     if sqlite:
-        _sqlite_hooks(storage.engine, write=not read_only)
+        _sqlite_hooks(inner.engine, write=not read_only)
+    return RetryingStorage(inner)
+
+
+def _make_parent(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create the folder of the study database {path}: {exc.strerror}.") from None
+
+
+def _journal(path: str, *, read_only: bool) -> BaseStorage:
+    """Optuna's journal file: every change one appended line, under a lock file; each process replays the lines.
+
+    A lock left by a killed process is taken over after ``JOURNAL_LOCK_GRACE_S`` (a write holds it for
+    milliseconds). A file that is not a journal is a StorageError naming it.
+    """
+    from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
+
+    file = Path(path)
+    if read_only and not file.is_file():
+        raise StorageError(f"no study journal at {file}.")
+    if not read_only:
+        _make_parent(file)
+    try:
+        backend = JournalFileBackend(str(file), lock_obj=JournalFileSymlinkLock(str(file),
+                                                                                grace_period=JOURNAL_LOCK_GRACE_S))
+        storage = JournalStorage(backend)
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise StorageError(f"{file} is not a study journal Optuna can read ({type(exc).__name__}: {exc}); "
+                           "it may be damaged or not a journal at all.") from None
+    except OSError as exc:
+        raise StorageError(f"cannot open the study journal {file}: {exc.strerror}. Check that the folder exists "
+                           "and that this user may read and write it.") from None
+    if file.stat().st_size and not storage.get_all_studies():  # Optuna skips a last line that is not a log
+        raise StorageError(f"{file} is not a study journal Optuna can read (no study in it); it may be damaged or "
+                           "not a journal at all.")
     return storage
+
+
+def trial_id(storage: BaseStorage, study: Any, number: int) -> int:
+    """The storage's id of trial ``number`` of ``study`` (Optuna's public storage interface)."""
+    return storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name), number)
 
 
 def _check_study_tables(url: str, engine_kwargs: dict[str, Any]) -> None:
@@ -379,17 +459,3 @@ def _sqlite_hooks(engine: Any, *, write: bool) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     engine.dispose()  # connections opened while creating the tables lack the hooks
-
-
-def fail_stale_trials(study: Any) -> None:
-    """Fail (and re-queue) running trials whose worker stopped sending heartbeats."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
-
-
-def requeue(study: Any, trial: Any) -> None:
-    """Queue a failed trial again with the same parameters (as Optuna does for a stale one)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)(study, trial)

@@ -1,6 +1,6 @@
 """What a search takes from its study database: data, checked against the search it was started with.
 
-A study is shared: a PostgreSQL database several people can write to, a ``study.db`` in a shared folder. Whoever
+A study is shared: a PostgreSQL database several people can write to, a ``study.journal`` in a shared folder. Whoever
 can write there must not be able to make a master or a worker import code or touch files. So:
 
 - A stage read from the study (its ranges, trial length, sampler, pruner) is accepted only when every parameter

@@ -57,7 +57,9 @@ class StageView:
         return self._mine(self._study.get_trials(deepcopy=deepcopy, states=states))
 
     def _get_trials(self, deepcopy: bool = True, states: Any = None, use_cache: bool = False) -> list[Any]:
-        return self._mine(self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache))
+        # Optuna's samplers read a study's trials through this name: answering it is what makes the view a view
+        # (a test pins that TPE sees only its stage); it is served from the public get_trials
+        return self.get_trials(deepcopy=deepcopy, states=states)
 
     @property
     def trials(self) -> list[Any]:
@@ -68,11 +70,14 @@ class StageSampler(BaseSampler):
     """Sample with ``inner`` from this stage's trials (and, with ``prior``, earlier ones inside its ranges);
     tag each new trial with its stage and length."""
 
-    def __init__(self, inner: BaseSampler, stage: int, epochs: int, prior: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, inner: BaseSampler, stage: int, epochs: int, prior: Mapping[str, Any] | None = None, *, storage: Any,
+    ) -> None:
         self._inner = inner
         self._stage = stage
         self._epochs = epochs
         self._prior = prior
+        self._storage = storage  # the study's storage: tags go on new trials through its public interface
 
     def _view(self, study: Any) -> StageView:
         return StageView(study, self._stage, self._prior)
@@ -93,8 +98,11 @@ class StageSampler(BaseSampler):
         if STAGE_KEY not in trial.user_attrs:  # a re-queued trial keeps the stage it was made for
             # "epochs" first: other workers count a trial that has its stage at its length (_ledger.usage), so
             # a trial must never be seen with a stage and no length
+            from babysit.hpsearch._storage import trial_id
+
+            number = trial_id(self._storage, study, trial.number)
             for key, value in (("epochs", self._epochs), (STAGE_KEY, self._stage)):
-                study._storage.set_trial_user_attr(trial._trial_id, key, value)
+                self._storage.set_trial_user_attr(number, key, value)
                 trial.user_attrs[key] = value
         self._inner.before_trial(StageView(study, trial.user_attrs[STAGE_KEY]), trial)
 
@@ -109,13 +117,18 @@ def inside(trial: Any, distributions: Mapping[str, Any]) -> bool:
     """Whether every parameter of ``trial`` lies inside ``distributions``."""
     if set(trial.params) != set(distributions):
         return False
-    for name, dist in distributions.items():
-        try:
-            if not dist._contains(dist.to_internal_repr(trial.params[name])):
-                return False
-        except (ValueError, TypeError):
-            return False
-    return True
+    return all(_contains(dist, trial.params[name]) for name, dist in distributions.items())
+
+
+def _contains(dist: Any, value: Any) -> bool:
+    """Whether ``value`` is one of ``dist``'s values (its range and step, or its choices)."""
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        return value in dist.choices
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not dist.low <= value <= dist.high:
+        return False
+    step = getattr(dist, "step", None)
+    return step is None or math.isclose(round((value - dist.low) / step) * step + dist.low, value,
+                                        rel_tol=1e-9, abs_tol=1e-12)
 
 
 class StagePruner(BasePruner):

@@ -1,7 +1,7 @@
 """A worker (lecture H7): keep taking trials of the current stage, train, report every epoch, record.
 
 Workers never plan. They read the stage the master published in the study, run one trial at a time
-through ``study.optimize(n_trials=1)`` (so Optuna's heartbeat runs while a trial trains), and wait when
+through ``study.optimize(n_trials=1)``, beating while a trial runs (``_liveness``), and wait when
 the stage is full until the master publishes the next stage or says the search is done. Each trial's
 folder is renamed at the end to hold its validation accuracy: ``trials/0042_val0.9751/`` (plus
 ``_pruned`` or ``_diverged``), with ``history.jsonl`` (its statistics) and ``checkpoints/best.pt`` inside.
@@ -28,9 +28,10 @@ from babysit._redact import redact_text
 from babysit.errors import BabysitError
 from babysit.hpsearch import _ledger
 from babysit.hpsearch._errors import SearchError, UntrustedStudyError
+from babysit.hpsearch._liveness import HEARTBEAT_INTERVAL_S, Heartbeat
 from babysit.hpsearch._objective import SearchTrial
 from babysit.hpsearch._states import TrialStates
-from babysit.hpsearch._storage import HEARTBEAT_INTERVAL_S, make_storage
+from babysit.hpsearch._storage import make_storage, trial_id
 from babysit.hpsearch._trust import check_params, check_stage
 from babysit.hpsearch._view import StageSampler, make_pruner, make_sampler
 from babysit.hpsearch.space import Param, space_from_dict
@@ -103,7 +104,7 @@ class _Runner:
     def __call__(self, ot: Any) -> float:
         self.last_outcome, self.last_error = "failed", None
         try:
-            with interrupts_resumed():  # held while Optuna creates the trial: see work()
+            with interrupts_resumed(), Heartbeat(ot, self.spec.heartbeat_interval):  # see work() for interrupts
                 return self._run(ot)
         except (_Surplus, optuna.TrialPruned):
             raise
@@ -130,13 +131,13 @@ class _Runner:
         if stage is None:
             raise UntrustedStudyError(f"trial {ot.number} belongs to stage {index!r}, which the study does not hold; "
                                       "refusing it.")
-        system_attrs = ot.storage.get_trial(ot._trial_id).system_attrs
-        if "failed_trial" not in system_attrs:  # a re-queued trial takes the place of the one that died
-            trials = ot.study.get_trials(deepcopy=False)
-            if not _ledger.has_room(trials, stage, before=ot.number):
-                ot.set_user_attr(_ledger.RESULT, {"outcome": "surplus"})
-                self.last_outcome = "surplus"
-                raise _Surplus(f"stage {index} was full when trial {ot.number} started")
+        trials = ot.study.get_trials(deepcopy=False)
+        frozen = next(t for t in trials if t.number == ot.number)
+        # a re-queued trial takes the place of the one that died; any other needs room in its stage
+        if "failed_trial" not in frozen.system_attrs and not _ledger.has_room(trials, stage, before=ot.number):
+            ot.set_user_attr(_ledger.RESULT, {"outcome": "surplus"})
+            self.last_outcome = "surplus"
+            raise _Surplus(f"stage {index} was full when trial {ot.number} started")
         ot.set_user_attr("worker", worker_id())
         params = {name: p.suggest(ot, name) for name, p in space_from_dict(stage["space"]).items()}
         check_params(params, self.spec.declared, what=f"trial {ot.number}")  # before any config holds them
@@ -267,7 +268,7 @@ def work(
     and SearchError after ``MAX_FAILURES`` failed trials in a row; both are also written into the study so
     that the master and the other workers stop.
     """
-    storage = storage if storage is not None else make_storage(spec.url, heartbeat_interval=spec.heartbeat_interval)
+    storage = storage if storage is not None else make_storage(spec.url)
     base = _wait_for_study(storage, spec)
     if base is None:
         return 0
@@ -342,7 +343,7 @@ def _stage_study(storage: Any, spec: WorkerSpec, stage: dict[str, Any]) -> Any:
     prior = {name: p.distribution() for name, p in space.items()} if warm else None
     return optuna.load_study(
         study_name=spec.study_name, storage=storage,
-        sampler=StageSampler(inner, stage["index"], stage["epochs"], prior),
+        sampler=StageSampler(inner, stage["index"], stage["epochs"], prior, storage=storage),
         pruner=make_pruner(stage["pruner"], epochs=stage["epochs"]),
     )
 
@@ -373,9 +374,9 @@ def mark_interrupted(storage: Any, study_name: str, workers: Collection[str]) ->
         if t.user_attrs.get("worker") not in workers:
             continue
         result = {"epochs_run": len(t.intermediate_values), **_ledger.result_of(t), "outcome": "interrupted"}
-        storage.set_trial_user_attr(t._trial_id, _ledger.RESULT, result)
         with suppress(Exception):  # it may have ended on its own meanwhile
-            storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+            storage.set_trial_user_attr(trial_id(storage, study, t.number), _ledger.RESULT, result)
+            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
             marked.append(t.number)
     return marked
 

@@ -16,7 +16,15 @@ import optuna
 from babysit._redact import redact_url
 from babysit.hpsearch import _ledger
 from babysit.hpsearch._errors import SearchError
-from babysit.hpsearch._storage import ENV_STORAGE, STUDY_FILE, default_url, display_url, make_storage, resolve_url
+from babysit.hpsearch._storage import (
+    ENV_STORAGE,
+    JOURNAL_FILE,
+    default_url,
+    display_url,
+    local_study,
+    make_storage,
+    resolve_url,
+)
 from babysit.hpsearch.results import best_record, records_from_study
 
 POINTER_FILE = "study.json"  # written by the master: the study's name and storage (password hidden)
@@ -31,7 +39,7 @@ def write_pointer(folder: Path, study_name: str, url: str | None) -> None:
 
 
 def open_study(folder: str | Path, *, storage: str | None = None, study_name: str | None = None) -> Any:
-    """Load the study a search folder belongs to, read-only: its SQLite file, or ``storage`` for a server.
+    """Load the study a search folder belongs to, read-only: its journal (or SQLite) file, or ``storage`` for a server.
 
     Nothing is created or changed (no folder, file, table or attribute). The URL a folder's ``study.json``
     records is only shown, never opened: a planted file must not make ``status`` connect anywhere.
@@ -40,7 +48,7 @@ def open_study(folder: str | Path, *, storage: str | None = None, study_name: st
     recorded = _read_pointer(folder / POINTER_FILE)
     if storage is not None:
         url = resolve_url(storage)
-    elif (folder / STUDY_FILE).is_file():
+    elif local_study(folder) is not None:
         url = default_url(folder)
     elif recorded.get("storage"):
         raise SearchError(
@@ -49,7 +57,7 @@ def open_study(folder: str | Path, *, storage: str | None = None, study_name: st
         )
     else:
         raise SearchError(
-            f"{str(folder)!r} holds no search (no {STUDY_FILE} or {POINTER_FILE}); give a search folder, "
+            f"{str(folder)!r} holds no search (no {JOURNAL_FILE} or {POINTER_FILE}); give a search folder, "
             "or --storage URL for a study on a server."
         )
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -59,7 +67,8 @@ def open_study(folder: str | Path, *, storage: str | None = None, study_name: st
     name = wanted if isinstance(wanted, str) and wanted in names else (names[0] if len(names) == 1 else None)
     if (study_name is not None and study_name not in names) or name is None:
         shown = ", ".join(names) or "none"
-        raise SearchError(f"no study {wanted!r} in {display_url(url)}; studies there: {shown}.")
+        which = "no study" if wanted is None else f"no study {wanted!r}"
+        raise SearchError(f"{which} in {display_url(url)}; studies there: {shown}.")
     return optuna.load_study(study_name=name, storage=backend)
 
 

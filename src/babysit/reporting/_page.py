@@ -423,6 +423,16 @@ def figure_specs(history: History, folder: Path | None, search: Mapping[str, Any
                        "Scale-like hyperparameters on log axes; coarse and fine stages apart. A best value at the "
                        "edge of its range (dotted lines) means the range should be widened.",
                        lambda: figures.search_scatter(search)),
+            FigureSpec("search-importance", "search", "Which hyperparameters mattered", "H2 · H5",
+                       "Each hyperparameter's share of the variation in validation accuracy (Optuna's fANOVA), on "
+                       "the stage with the most trials (one range per parameter; a diverged trial counts at the "
+                       "stage's worst accuracy). Give the top one the finest range next time; one near zero can be "
+                       "fixed at its best value.",
+                       lambda: figures.search_importance(search)),
+            FigureSpec("search-contour", "search", "Accuracy over the two that mattered most", "H4 · H5",
+                       "Validation accuracy interpolated between the trials of that stage (dots; the best starred). "
+                       "A good region cut off by the plot's edge means the range should move that way.",
+                       lambda: figures.search_contour(search)),
         ]
     return specs
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,8 @@ __all__ = [
     "loss_curves",
     "loss_parts",
     "lr_schedule",
+    "search_contour",
+    "search_importance",
     "search_scatter",
     "std_by_depth",
     "update_ratios",
@@ -514,6 +517,81 @@ def _search_panel(ax: Any, name: str, found: list[C.Trial], stages: list[str], b
         if isinstance(space.get(edge), (int, float)):
             ax.axvline(space[edge], color="#9ca3af", linestyle=":", linewidth=1)
     ax.set_xlabel(S.plain(name))
+
+
+def search_importance(search: Mapping[str, Any]) -> Figure | None:
+    """How much of the accuracy's variation each hyperparameter explains (Optuna's fANOVA on one stage, H2):
+    the one at the top deserves the finest range in the next search; one near zero can be fixed."""
+    found = _importances(search)
+    if found is None:
+        return None
+    names = list(found.importances)[::-1]
+    shares = [found.importances[n] for n in names]
+    with S.style():
+        fig = S.new_figure((S.SINGLE[0], 0.45 * len(names) + 1.3))
+        ax = fig.subplots()
+        bars = ax.barh(range(len(names)), shares, color=S.TRAIN, alpha=0.85)
+        ax.set_yticks(range(len(names)), [S.plain(n) for n in names], fontsize=8.5)
+        for bar, share in zip(bars, shares):
+            ax.text(bar.get_width() + 0.01, bar.get_y() + bar.get_height() / 2, f"{share:.0%}", va="center",
+                    fontsize=8, color=S.INK)
+        ax.set_xlim(0, min(1.0, max(shares) + 0.15))
+        ax.set_xlabel("share of the accuracy's variance explained (fANOVA)")
+        ax.set_title(f"stage {found.stage}: {found.trials} trials", fontsize=9, color=S.INK)
+    return fig
+
+
+def search_contour(search: Mapping[str, Any]) -> Figure | None:
+    """Validation accuracy over the two most important hyperparameters (interpolated between trials, each trial
+    a dot, the best starred): where the good region lies, and whether it runs into a range's edge (H4)."""
+    found = _importances(search)
+    if found is None or len(found.importances) < 2:
+        return None
+    first, second = found.top(2)
+    space = search.get("space") or {}
+    rows = [t for t in search.get("trials") or [] if isinstance(t, Mapping) and t.get("stage") == found.stage
+            and _numeric(t.get("value")) and isinstance(t.get("params"), Mapping)
+            and _numeric(t["params"].get(first)) and _numeric(t["params"].get(second))]
+    if len(rows) < 4:
+        return None
+    columns = [C.column([t["params"][n] for t in rows]) for n in (first, second)]
+    logs = [C.is_log_scale(c, C.declared_log(space.get(n) or {})) and bool(np.all(c > 0))
+            for c, n in zip(columns, (first, second))]
+    x, y = (np.log10(c) if log else c for c, log in zip(columns, logs))
+    z = np.array([t["value"] for t in rows], dtype=float)
+    with S.style():
+        fig = S.new_figure()
+        ax = fig.subplots()
+        cmap = _lr_colormap()
+        if len(rows) >= 6 and np.ptp(x) > 0 and np.ptp(y) > 0:
+            with suppress(ValueError, RuntimeError):  # points on a line: no triangulation; the dots still show it
+                ax.tricontourf(x, y, z, levels=12, cmap=cmap, alpha=0.55)
+        dots = ax.scatter(x, y, c=z, cmap=cmap, s=22, edgecolors="white", linewidths=0.5)
+        best = int(np.argmax(z))
+        ax.scatter([x[best]], [y[best]], marker="*", s=170, color=S.VAL, edgecolors="white", linewidths=0.7, zorder=5)
+        fig.colorbar(dots, ax=ax, label=S.plain(search.get("metric", "validation accuracy")))
+        for axis, name, log in ((ax.xaxis, first, logs[0]), (ax.yaxis, second, logs[1])):
+            if log:
+                axis.set_major_formatter(FuncFormatter(lambda v, _: f"{10 ** v:.3g}"))
+            (ax.set_xlabel if axis is ax.xaxis else ax.set_ylabel)(S.plain(name) + (" (log scale)" if log else ""))
+        ax.set_title(f"stage {found.stage}: the two hyperparameters that mattered most", fontsize=9, color=S.INK)
+    return fig
+
+
+def _importances(search: Mapping[str, Any]) -> Any:
+    """The search's parameter importances, or None (too few trials, or Optuna not installed here)."""
+    try:
+        from babysit.hpsearch.importance import param_importances
+    except ImportError:
+        return None
+    try:
+        return param_importances(search)
+    except ImportError:  # the report without the search extra: the figure is left out
+        return None
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # --- small helpers ------------------------------------------------------------------------------------------------
