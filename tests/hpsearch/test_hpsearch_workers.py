@@ -33,7 +33,7 @@ if __name__ == "__main__":
 """
 
 
-def test_four_local_workers_share_one_sqlite_study(tmp_path: Path) -> None:
+def test_four_local_workers_share_one_journal_study(tmp_path: Path) -> None:
     result = babysit.search(
         Peak(log={"lr": 1e-2}, sleep_s=0.01), SPACE, strategy="coarse_to_fine", budget_epochs=160, epochs=6,
         workers=4, search_dir=tmp_path, progress=False, heartbeat_interval=1,
