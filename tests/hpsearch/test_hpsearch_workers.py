@@ -14,8 +14,10 @@ from typing import Any
 import optuna
 import pytest
 import torch
+from typer.testing import CliRunner
 
 import babysit
+from babysit.cli import app
 from babysit.hpsearch import SearchResult
 from babysit.hpsearch._storage import default_url, make_storage
 from babysit.hpsearch.toys import Peak
@@ -174,3 +176,17 @@ def test_a_script_without_a_main_guard_gets_told_how_to_fix_it(tmp_path: Path) -
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert done.returncode != 0
     assert "worker processes keep dying" in done.stderr and 'if __name__ == "__main__":' in done.stderr
+
+
+def test_a_search_folder_from_before_journals_still_opens_from_its_sqlite_study(tmp_path: Path) -> None:
+    folder = tmp_path / "old"
+    first = babysit.search(Peak(log={"lr": 1e-2}), SPACE, strategy="random", trials=3, epochs=2, search_dir=folder,
+                           storage=f"sqlite:///{folder / 'study.db'}", study_name="old", progress=False)
+    assert (folder / "study.db").is_file() and not (folder / "study.journal").exists()
+    # the same search again, with no storage named: the folder's own study.db is found and resumed (nothing runs)
+    again = babysit.search(Peak(log={"lr": 1e-2}), SPACE, strategy="random", trials=3, epochs=2, search_dir=folder,
+                           study_name="old", progress=False)
+    assert [(t.number, t.value) for t in again.trials] == [(t.number, t.value) for t in first.trials]
+    assert not (folder / "study.journal").exists()
+    status = CliRunner().invoke(app, ["search", "status", str(folder)], env={"COLUMNS": "200"})
+    assert status.exit_code == 0 and "3 complete" in status.output.replace("\n", " "), status.output
