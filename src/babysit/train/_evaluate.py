@@ -21,19 +21,22 @@ def evaluate(
     was_training = model.training
     model.eval()
     try:
-        total_loss = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        count = 0
+        losses, corrects, count = [], [], 0
         for X, y in _chunks(data, batch_size, device):
             scores = model(X)
-            total_loss += loss_fn(scores, y).float() * y.numel()
-            correct += (scores.argmax(dim=-1) == y).sum()
+            losses.append(loss_fn(scores, y).float() * y.numel())
+            corrects.append((scores.argmax(dim=-1) == y).sum())
             count += y.numel()  # examples, or tokens for a sequence model's (N, T) labels
         if count == 0:
             raise DataError("the validation data is empty; give at least one example, or no validation data.")
-        return float(total_loss) / count, int(correct) / count
+        return _total(losses).item() / count, int(_total(corrects).item()) / count
     finally:
         model.train(was_training)
+
+
+def _total(parts: list[Tensor]) -> Tensor:
+    """The sum of per-chunk values; one chunk (a small validation set) as it is."""
+    return parts[0] if len(parts) == 1 else torch.stack(parts).sum()
 
 
 def _chunks(data: Any, batch_size: int, device: torch.device):
