@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -30,9 +31,10 @@ def write_text_atomic(path: Path, text: str) -> None:
     write_atomic(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
-def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
+def write_atomic(path: Path, write: Callable[[BinaryIO], object], *, sync_folder: bool = True) -> None:
     """Call ``write(file)`` on a temporary file, fsync it, rename it to ``path`` and fsync the folder; on any
-    failure the temporary file is removed and ``path`` is left as it was."""
+    failure the temporary file is removed and ``path`` is left as it was. ``sync_folder=False`` leaves the
+    folder's fsync to the caller (one for several files renamed into it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -45,7 +47,29 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    if sync_folder:
+        fsync_dir(path.parent)
+
+
+def link_atomic(source: Path, target: Path, *, sync_folder: bool = True) -> None:
+    """Make ``target`` a second name of ``source``'s file (a hard link), replacing ``target`` atomically: an
+    instant, durable copy of a file that is only ever replaced, never written in place. Where the file system
+    has no hard links, the bytes are copied instead."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.link.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        with open(source, "rb") as src:
+            write_atomic(target, lambda fh: shutil.copyfileobj(src, fh), sync_folder=sync_folder)
+        return
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if sync_folder:
+        fsync_dir(target.parent)
 
 
 def fsync_dir(folder: Path) -> None:
@@ -69,6 +93,11 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
+        try:  # a column of numbers, all finite (the common case), goes as it is
+            if all(map(math.isfinite, value)):
+                return value
+        except TypeError:  # not all numbers
+            pass
         return [_jsonable(v) for v in value]
     return value
 

@@ -53,11 +53,11 @@ def test_a_save_that_fails_on_disk_stops_the_run_and_the_last_good_save_resumes(
     real = run_folder.save_checkpoint
     calls = []
 
-    def disk_full(path, payload):
+    def disk_full(path, payload, **kw):
         calls.append(path)
         if len(calls) == failing:
             raise OSError(errno.ENOSPC, "No space left on device")
-        real(path, payload)
+        real(path, payload, **kw)
 
     monkeypatch.setattr(run_folder, "save_checkpoint", disk_full)
     with pytest.raises(CheckpointError, match=r"saving the run failed: OSError.*No space left on device"):

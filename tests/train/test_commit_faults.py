@@ -38,7 +38,7 @@ CHILD = textwrap.dedent("""
     def die():
         os.kill(os.getpid(), signal.SIGKILL)
 
-    real_append, real_write_atomic, real_replace = _runlog.RunLog.append, _io.write_atomic, os.replace
+    real_append, real_write_atomic, real_link_atomic = _runlog.RunLog.append, _io.write_atomic, _io.link_atomic
 
     def append(self, records):
         seen["log"] += 1
@@ -49,7 +49,7 @@ CHILD = textwrap.dedent("""
             die()
         return size
 
-    def write_atomic(path, write):
+    def write_atomic(path, write, **kw):
         is_last = path.name == "last.pt"
         if is_last:
             seen["ckpt"] += 1
@@ -58,16 +58,22 @@ CHILD = textwrap.dedent("""
                 fh.write(b"x" * 100)
                 fh.flush()
                 die()
-            return real_write_atomic(path, torn)
-        real_write_atomic(path, write)
+            return real_write_atomic(path, torn, **kw)
+        real_write_atomic(path, write, **kw)
         if point == "after_checkpoint" and is_last and seen["ckpt"] == save_number:
             die()
         if point == "after_best" and path.name == "best.pt" and seen["ckpt"] >= save_number:
             die()
 
+    def link_atomic(source, target, **kw):  # best.pt as a second name of last.pt
+        real_link_atomic(source, target, **kw)
+        if point == "after_best" and target.name == "best.pt" and seen["ckpt"] >= save_number:
+            die()
+
     _runlog.RunLog.append = append
     _io.write_atomic = write_atomic
     checkpoint.write_atomic = write_atomic
+    checkpoint.link_atomic = link_atomic
     digits = babysit.data.load("digits", seed=0)
     model = models.build("mlp", input_shape=digits.input_shape, num_classes=10, hidden=[32], seed=0)
     babysit.fit(model, digits, run_dir=folder, options=options, **settings)

@@ -9,7 +9,6 @@ shuffling RNG states, how many epochs and steps were done, and the state of ever
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from babysit._io import write_atomic
+from babysit._io import link_atomic, write_atomic
 from babysit.errors import CheckpointError
 
 CHECKPOINT_DIR = "checkpoints"
@@ -40,9 +39,10 @@ def checkpoint_path(run_dir: Path, which: str = "last") -> Path:
     return Path(run_dir) / CHECKPOINT_DIR / f"{which}.pt"
 
 
-def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Save a :func:`checkpoint_payload` (e.g. ``Run.checkpoint()``), atomically."""
-    _write(path, payload)
+def save_checkpoint(path: Path, payload: dict[str, Any], *, sync_folder: bool = True) -> None:
+    """Save a :func:`checkpoint_payload` (e.g. ``Run.checkpoint()``), atomically (``sync_folder``: see
+    ``babysit._io.write_atomic``)."""
+    write_atomic(path, lambda fh: torch.save(payload, fh), sync_folder=sync_folder)
 
 
 def checkpoint_payload(state: TrainingState, *, epoch: int, num_steps: int, **extra: Any) -> dict[str, Any]:
@@ -74,10 +74,10 @@ def _write(path: Path, payload: dict[str, Any]) -> None:
     write_atomic(path, lambda fh: torch.save(payload, fh))
 
 
-def copy_checkpoint(source: Path, target: Path) -> None:
-    """Copy a checkpoint as atomically and durably as it was written (``best.pt`` from ``last.pt``)."""
-    with open(source, "rb") as src:
-        write_atomic(target, lambda fh: shutil.copyfileobj(src, fh))
+def copy_checkpoint(source: Path, target: Path, *, sync_folder: bool = True) -> None:
+    """Copy a checkpoint as atomically and durably as it was written (``best.pt`` from ``last.pt``): a hard link,
+    since a checkpoint is only ever replaced by a new file, never written in place."""
+    link_atomic(source, target, sync_folder=sync_folder)
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from babysit._history_log import pending, write_pending
+from babysit._io import fsync_dir
 from babysit._runlog import LOG_FILE
 from babysit.callbacks._base import Callback
 from babysit.errors import CheckpointError
@@ -150,12 +151,12 @@ class RunFolder(Callback):
         if not self.lock.held:  # on_fit_start refused the folder: nothing of this run is in it
             return
         try:
+            self._writer.wait(raise_error=status != "failed")  # the save in flight first: `saved` is then on disk
             unsaved = len(run.history.epochs) > self.saved[0] or self._best is not None
             if status in ("completed", "stopped") and run.tally is None and unsaved:
                 self.save(run)  # the run's end is always on disk (epochs skipped by the time budget included);
                 self._writer.wait()  # that save holds the final status and findings too
             else:
-                self._writer.wait(raise_error=status != "failed")
                 run.history.save()
         finally:
             self._writer.close()
@@ -170,11 +171,18 @@ def _commit(folder: Path, records: list[dict[str, Any]], replace: bool, payload:
     offset, then best.pt (a copy of it at a best epoch, else the best epoch kept since the last save)."""
     payload["log_offset"] = write_pending(folder, records, replace)
     last = checkpoint_path(folder, "last")
-    save_checkpoint(last, payload)
-    if is_best:
-        copy_checkpoint(last, checkpoint_path(folder, "best"))
+    save_checkpoint(last, payload, sync_folder=False)
+    if is_best or (best is not None and _same_point(best, payload)):  # the best epoch is this one
+        copy_checkpoint(last, checkpoint_path(folder, "best"), sync_folder=False)
     elif best is not None:
-        save_checkpoint(checkpoint_path(folder, "best"), best)
+        save_checkpoint(checkpoint_path(folder, "best"), best, sync_folder=False)
+    fsync_dir(last.parent)  # both renames at once
+
+
+def _same_point(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two checkpoints of the same moment of training (a best epoch kept in memory, and the save at its end)."""
+    same = (a.get("epoch"), a.get("num_steps")) == (b.get("epoch"), b.get("num_steps"))
+    return same and a.get("tally") is None and b.get("tally") is None
 
 
 def _is_best(run: Run, record: dict[str, Any]) -> bool:
