@@ -65,7 +65,11 @@ def pending(history: History, folder: Path) -> tuple[list[dict[str, Any]], bool]
     if steps.merges != cursor.merges or len(steps.columns["step"]) < cursor.points:
         records.append({"t": "steps_all", "stride": steps.stride, **{n: list(steps.columns[n]) for n in COLUMNS}})
     elif len(steps.columns["step"]) > cursor.points:
-        records.append({"t": "steps", **{n: steps.columns[n][cursor.points :] for n in COLUMNS}})
+        new = {n: steps.columns[n][cursor.points :] for n in COLUMNS}
+        for extreme in ("loss_min", "loss_max"):  # a point of one step: its extremes are its loss (read back so)
+            if new[extreme] == new["loss"]:
+                del new[extreme]
+        records.append({"t": "steps", **new})
     cursor.points, cursor.merges = len(steps.columns["step"]), steps.merges
     records += _new_points("series", history.series, cursor.series, lambda column: (column["step"], column))
     records += _new_points("histograms", history.histograms, cursor.histograms,

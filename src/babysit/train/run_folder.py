@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import functools
 import logging
+import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,6 +76,7 @@ class RunFolder(Callback):
         # seconds the last save took here and on the writer; before the first, a guess: a small model's save
         self._take_cost, self._write_cost = FIRST_SAVE_S, 0.0
         self._best: dict[str, Any] | None = None  # a best epoch's state not yet written
+        self._best_acc: float | None = None  # the best validation accuracy so far (no rescan of every epoch)
         self.every_seconds = None if every_minutes is None else 60.0 * every_minutes
         self.saved = (0, 0)  # (epochs, steps) that the last checkpoint holds
         self.background = background
@@ -98,6 +100,7 @@ class RunFolder(Callback):
         for stale in [*self.folder.glob(".*.tmp"), *self.folder.glob("checkpoints/.*.tmp")]:
             stale.unlink(missing_ok=True)  # a write cut off by a crash; this run holds the lock, nobody else writes
         run.history.run_dir = self.folder
+        self._best_acc = run.history.best_val_acc  # a resumed run's epochs so far
         self.saved = (len(run.history.epochs), run.history.num_steps)
         self._last_save = time.monotonic()
 
@@ -107,17 +110,28 @@ class RunFolder(Callback):
             self.save(run)
 
     def on_epoch_end(self, run: Run, record: dict[str, Any]) -> None:
+        is_best = self._is_best(record)
         if self._epoch_due(run):
-            self.save(run, epoch_end=record)
-        elif _is_best(run, record):
+            self.save(run, epoch_end=record, is_best=is_best)
+        elif is_best:
             self._best = detached_copy(run.checkpoint())  # best.pt with the next save
+
+    def _is_best(self, record: dict[str, Any]) -> bool:
+        """Whether this epoch has the highest validation accuracy so far (the earliest wins a tie)."""
+        acc = record.get("val_acc")
+        if not isinstance(acc, (int, float)) or not math.isfinite(acc):
+            return False
+        if self._best_acc is not None and acc <= self._best_acc:
+            return False
+        self._best_acc = float(acc)
+        return True
 
     def _epoch_due(self, run: Run) -> bool:
         if self.every_epochs is not None:
             return run.epoch % self.every_epochs == 0
         return time.monotonic() - self._last_save >= (self._take_cost + self._write_cost) / SAVE_SHARE
 
-    def save(self, run: Run, epoch_end: dict[str, Any] | None = None) -> None:
+    def save(self, run: Run, epoch_end: dict[str, Any] | None = None, *, is_best: bool = False) -> None:
         """Commit the run log, then the checkpoint that names the commit (and best.pt at a best epoch's end)."""
         with interrupts_deferred():  # the log, the checkpoint and `saved` change together
             payload = run.checkpoint()  # inside an epoch this reads the steps so far into the History first
@@ -125,7 +139,7 @@ class RunFolder(Callback):
                 return  # nothing after the last good checkpoint is worth continuing
             started = time.perf_counter()
             records, replace = pending(run.history, self.folder)
-            is_best = epoch_end is not None and _is_best(run, epoch_end)
+            is_best = epoch_end is not None and is_best
             best, self._best = (None if is_best else self._best), None
             counts = (len(run.history.epochs), run.history.num_steps)
 
@@ -183,11 +197,6 @@ def _same_point(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Two checkpoints of the same moment of training (a best epoch kept in memory, and the save at its end)."""
     same = (a.get("epoch"), a.get("num_steps")) == (b.get("epoch"), b.get("num_steps"))
     return same and a.get("tally") is None and b.get("tally") is None
-
-
-def _is_best(run: Run, record: dict[str, Any]) -> bool:
-    best = run.history.best_epoch
-    return best is not None and best["epoch"] == record["epoch"]
 
 
 class KeepFinalState(Callback):
