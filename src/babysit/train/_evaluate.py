@@ -21,22 +21,21 @@ def evaluate(
     was_training = model.training
     model.eval()
     try:
-        losses, corrects, count = [], [], 0
+        losses, corrects, counts = [], [], []
         for X, y in _chunks(data, batch_size, device):
             scores = model(X)
-            losses.append(loss_fn(scores, y).float() * y.numel())
+            losses.append(loss_fn(scores, y))
             corrects.append((scores.argmax(dim=-1) == y).sum())
-            count += y.numel()  # examples, or tokens for a sequence model's (N, T) labels
+            counts.append(y.numel())  # examples, or tokens for a sequence model's (N, T) labels
+        count = sum(counts)
         if count == 0:
             raise DataError("the validation data is empty; give at least one example, or no validation data.")
-        return _total(losses).item() / count, int(_total(corrects).item()) / count
+        if len(losses) == 1:  # a validation set in one chunk: its mean loss as it is
+            return losses[0].item(), int(corrects[0].item()) / count
+        weighted = torch.stack([loss.float() * n for loss, n in zip(losses, counts)]).sum()
+        return weighted.item() / count, int(torch.stack(corrects).sum().item()) / count
     finally:
         model.train(was_training)
-
-
-def _total(parts: list[Tensor]) -> Tensor:
-    """The sum of per-chunk values; one chunk (a small validation set) as it is."""
-    return parts[0] if len(parts) == 1 else torch.stack(parts).sum()
 
 
 def _chunks(data: Any, batch_size: int, device: torch.device):
