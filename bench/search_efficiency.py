@@ -263,7 +263,7 @@ def boundary(budget: int, seeds: int) -> None:
 
 
 def throughput(trials: int, repeats: int, epochs: int, hidden: int) -> None:
-    print(f"\nworkers: trials per minute, {trials} random trials of {epochs} epochs (width {hidden}), SQLite study")
+    print(f"\nworkers: trials per minute, {trials} random trials of {epochs} epochs (width {hidden}), journal study")
     base = dict(BASE, model={**BASE["model"], "hidden": hidden}, train={**BASE["train"], "epochs": epochs})
     space = {"optimizer.lr": babysit.space.loguniform(1e-2, 0.3)}
     rates: dict[int, list[float]] = {1: [], 2: []}
@@ -285,7 +285,9 @@ def _per_minute(folder: Path) -> float:
     worker's last trial end (process start-up and the ragged end excluded)."""
     import optuna
 
-    study = optuna.load_study(study_name="throughput", storage=f"sqlite:///{folder / 'study.db'}")
+    from babysit.hpsearch._storage import default_url, make_storage
+
+    study = optuna.load_study(study_name="throughput", storage=make_storage(default_url(folder), read_only=True))
     done = [t for t in study.trials if t.datetime_complete is not None]
     by_worker: dict[str, list[Any]] = {}
     for t in done:
