@@ -5,7 +5,8 @@ numbers (train loss and running accuracy, validation loss and accuracy). Runs ar
 (hand, fit, hand, fit, ...) so drift in machine speed hits both; the median of the per-pair ratios is
 printed. Budgets: ratio <= 1.02 with monitor=False; <= 1.05 with a run folder (fit(run_dir=...) with its
 defaults: the run log and a checkpoint, fsynced, written on a background thread, at epoch ends within a 1 %
-time budget and at the end; a fresh folder each run).
+time budget and at the end; a fresh folder each run), less the report page drawn once the run has ended
+(options={"report": False}: about a second of drawing, not a cost of training).
 
     .venv/bin/python bench/fit_overhead.py            # digits MLP and a small CNN on the CPU
     .venv/bin/python bench/fit_overhead.py --device cuda
@@ -67,7 +68,7 @@ def hand_loop(model, bundle, *, epochs, batch_size, lr, reg, seed, device):
     return records
 
 
-def run_fit(model, bundle, *, epochs, batch_size, lr, reg, seed, device, monitor, run_dir=None):
+def run_fit(model, bundle, *, epochs, batch_size, lr, reg, seed, device, monitor, run_dir=None, options=None):
     return babysit.fit(
         model,
         bundle,
@@ -80,11 +81,12 @@ def run_fit(model, bundle, *, epochs, batch_size, lr, reg, seed, device, monitor
         device=device,
         seed=seed,
         run_dir=run_dir,
+        options=options,
     )
 
 
 def run_fit_with_folder(model, bundle, *, run_dir, **settings):
-    return run_fit(model, bundle, monitor=False, run_dir=run_dir, **settings)
+    return run_fit(model, bundle, monitor=False, run_dir=run_dir, options={"report": False}, **settings)
 
 
 def measure(kind: str, *, repeats: int, epochs: int, device: str) -> dict[str, float]:

@@ -114,13 +114,13 @@ def fit_arguments(cfg: RunConfig) -> dict[str, Any]:
         loss_fn=cfg.train.loss, optimizer=cfg.optimizer_spec(), lr=cfg.optimizer.lr, reg=cfg.train.reg,
         schedule=cfg.schedule_spec(), epochs=cfg.train.epochs, batch_size=cfg.train.batch_size,
         monitor=cfg.train.monitor, device=cfg.device, seed=cfg.seed, callbacks=annealing,
-        options=FitOptions(precision=cfg.train.precision, compile=cfg.train.compile,
+        options=FitOptions(precision=cfg.train.precision, compile=cfg.train.compile, report=False,
                            clip_grad_norm=cfg.train.clip_grad_norm, accumulate=cfg.train.accumulate,
                            checkpoint_every_steps=cfg.train.checkpoint_every_steps,
                            checkpoint_every_minutes=cfg.train.checkpoint_every_minutes,
                            checkpoint_every_epochs=cfg.train.checkpoint_every_epochs,
                            meta={"config": cfg.saved_dict()}),  # secrets (a storage URL's password) redacted
-    )
+    )  # report=False: a config's page follows its train.report (train_from_config adds it), a trial draws none
 
 
 def train_from_config(

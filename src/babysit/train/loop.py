@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib.util
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -257,7 +258,25 @@ def _callbacks(user: Sequence[Any], monitor: Any, folder: Path | None, opts: Fit
                              every_minutes=opts.checkpoint_every_minutes, every_epochs=opts.checkpoint_every_epochs))
     if rank == 0 and ProgressBar.wanted(opts.progress):
         own.append(ProgressBar())
+    if folder is not None and rank == 0:
+        own += _report(opts.report, user)
     return ordered([*own, *(c if isinstance(c, Callback) or not callable(c) else _EpochFunction(c) for c in user)])
+
+
+def _report(wanted: bool | None, user: Sequence[Any]) -> list[Callback]:
+    """The report page of a run folder (``FitOptions.report``), unless the caller brings a LiveReport of its own."""
+    from babysit.reporting.live import LiveReport  # matplotlib and jinja2 load only when it draws
+
+    if wanted is False or any(isinstance(c, LiveReport) for c in user):
+        return []
+    if wanted is None and not all(importlib.util.find_spec(name) for name in ("matplotlib", "jinja2")):
+        return []  # a core install: no page (babysit.report draws it once the extra is there)
+    from babysit._extras import needs
+
+    with needs("report", "fit(..., run_dir=...)'s report.html (or FitOptions(report=False))"):
+        import jinja2  # noqa: F401
+        import matplotlib  # noqa: F401
+    return [LiveReport()]
 
 
 class _EpochFunction(Callback):

@@ -36,6 +36,9 @@ class FitOptions:
             at the last epoch (a crash or Ctrl-C loses at most ~100 times one save's cost of training).
         compile: run the forward pass through ``torch.compile`` (the monitor then skips its layer hooks).
         progress: show a progress bar; None shows it when stderr is a terminal.
+        report: with a run folder, draw ``report.html`` there when the run ends (about a second; refreshed at
+            epoch ends within 3 % of the training time): None when the ``report`` extra is installed, True
+            always (an error without the extra), False never (``babysit.report(run_dir)`` draws it any time).
         meta: facts stored in ``history.meta`` beside fit's own, e.g. ``{"config": ..., "data": ...}``.
     """
 
@@ -47,6 +50,7 @@ class FitOptions:
     checkpoint_every_epochs: int | None = None
     compile: bool = False
     progress: bool | None = None
+    report: bool | None = None
     meta: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
@@ -69,6 +73,9 @@ class FitOptions:
         minutes = self.checkpoint_every_minutes
         if minutes is not None and not (isinstance(minutes, (int, float)) and minutes > 0):
             raise ConfigError(f"checkpoint_every_minutes must be a number > 0 (or None), got {minutes!r}.")
+        if self.report is not None and not isinstance(self.report, bool):
+            raise ConfigError(f"report must be True, False or None (when the report extra is installed), got "
+                              f"report={self.report!r}.")
         if not isinstance(self.compile, bool):
             raise ConfigError(f"compile must be True or False, got compile={self.compile!r}.")
 
