@@ -94,6 +94,8 @@ def test_one_run_folder_by_rank_0_with_the_findings(two_processes: Path) -> None
     assert folders == ["run"]  # rank 1 wrote no folder of its own
     h = History.load(two_processes / "run")
     assert h.status == "completed" and len(h.epochs) == 3
+    # no page drawn under DDP unless asked (rank 0 alone drawing would hold the other at its next collective)
+    assert not (two_processes / "run" / "report.html").exists()
     assert "dead_units" in {f["code"] for f in h.findings}
     # the epoch's accuracy counts both processes' examples (reduced once per epoch)
     assert h.epochs[0]["steps"] == 17

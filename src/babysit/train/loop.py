@@ -143,7 +143,7 @@ def fit(
     )
     saved_states, resumed = _restore(resume, run, batches, rank=rank)
     run.callbacks = _callbacks(callbacks, monitor, folder if rank == 0 else None, opts, resume=resume is True,
-                               rank=rank)
+                               rank=rank, world=world)
 
     # --- the loop, and its one close path ------------------------------------------------------------------
     with sigterm_as_interrupt():
@@ -247,7 +247,7 @@ def _close(run: Run, status: str, failure: BaseException | None) -> None:
 
 
 def _callbacks(user: Sequence[Any], monitor: Any, folder: Path | None, opts: FitOptions, *,
-               resume: bool, rank: int = 0) -> list[Callback]:
+               resume: bool, rank: int = 0, world: int = 1) -> list[Callback]:
     """fit's own callbacks (diagnosis, monitor, run folder, progress bar) and the caller's, in call order; under
     DDP the monitor runs on every process (its readout is collective), the rest on rank 0 only."""
     own: list[Callback] = [Diagnose()] if rank == 0 else []
@@ -259,7 +259,9 @@ def _callbacks(user: Sequence[Any], monitor: Any, folder: Path | None, opts: Fit
     if rank == 0 and ProgressBar.wanted(opts.progress):
         own.append(ProgressBar())
     if folder is not None and rank == 0:
-        own += _report(opts.report, user)
+        # under DDP only when asked: rank 0 drawing alone for a second holds the others at their next collective
+        # (babysit.report draws it after destroy_process_group)
+        own += _report(opts.report if opts.report is not None or world == 1 else False, user)
     return ordered([*own, *(c if isinstance(c, Callback) or not callable(c) else _EpochFunction(c) for c in user)])
 
 

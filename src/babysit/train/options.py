@@ -37,8 +37,9 @@ class FitOptions:
         compile: run the forward pass through ``torch.compile`` (the monitor then skips its layer hooks).
         progress: show a progress bar; None shows it when stderr is a terminal.
         report: with a run folder, draw ``report.html`` there when the run ends (about a second; refreshed at
-            epoch ends within 3 % of the training time): None when the ``report`` extra is installed, True
-            always (an error without the extra), False never (``babysit.report(run_dir)`` draws it any time).
+            epoch ends within 3 % of the training time): None when the ``report`` extra is installed and the
+            run is one process (not under DistributedDataParallel), True always (an error without the extra),
+            False never (``babysit.report(run_dir)`` draws it any time).
         meta: facts stored in ``history.meta`` beside fit's own, e.g. ``{"config": ..., "data": ...}``.
     """
 
