@@ -582,11 +582,9 @@ def _importances(search: Mapping[str, Any]) -> Any:
     """The search's parameter importances, or None (too few trials, or Optuna not installed here)."""
     try:
         from babysit.hpsearch.importance import param_importances
-    except ImportError:
-        return None
-    try:
+
         return param_importances(search)
-    except ImportError:  # the report without the search extra: the figure is left out
+    except ImportError:  # the report without the search extra (Optuna): the figure is left out
         return None
 
 
