@@ -44,6 +44,8 @@ def per_token(scores: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
 def softmax_loss(scores: Tensor, targets: Tensor) -> Tensor:
     """Mean softmax cross-entropy of ``scores`` (N, C) against integer ``targets`` (N,), or per token of
     ``(N, T, C)`` against ``(N, T)``."""
+    if scores.dim() <= 2:  # every step of a classifier comes here: no reshaping to do
+        return F.cross_entropy(scores, targets)
     return F.cross_entropy(*per_token(scores, targets))
 
 

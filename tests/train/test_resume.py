@@ -206,7 +206,7 @@ def test_a_ctrl_c_swallowed_by_a_finalizer_still_stops_the_run(digits, tmp_path,
             os.kill(os.getpid(), signal.SIGINT)  # the handler runs right here, inside the finalizer
 
     steps = []
-    real_step = loop.Step.__call__
+    real_step = loop.Step._plain  # the update fit's loop calls for these settings
 
     def step_then_signal(step, X, y):
         steps.append(1)
@@ -214,7 +214,7 @@ def test_a_ctrl_c_swallowed_by_a_finalizer_still_stops_the_run(digits, tmp_path,
             SignalsWhenCollected()  # collected at once: its __del__ sends Ctrl-C, whose exception is swallowed
         return real_step(step, X, y)
 
-    monkeypatch.setattr(loop.Step, "__call__", step_then_signal)
+    monkeypatch.setattr(loop.Step, "_plain", step_then_signal)
     with pytest.raises(KeyboardInterrupt):
         babysit.fit(_model(digits), digits, epochs=4, run_dir=tmp_path, options=EVERY_EPOCH, **SETTINGS)
     assert len(steps) == 30  # stopped before the next step

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from babysit.diagnose import _view as v
 from babysit.diagnose import _weights
@@ -56,10 +57,20 @@ def first_bad_step(history: History) -> tuple[int, float] | None:
     losses = history.steps.get("loss", [])
     start = initial_loss(history)
     limit = T.LOSS_EXPLODE * start if start is not None and start > 0 else math.inf
+    if _all_below(losses, limit):  # the common case, said without a step-by-step walk
+        return None
     for i, x in enumerate(losses):
         if isinstance(x, (int, float)) and not x <= limit:  # NaN, inf, or past the limit
             return i + 1, float(x)
     return None
+
+
+def _all_below(values: list[Any], limit: float) -> bool:
+    """Whether every value is a finite number <= ``limit`` (a finite sum has no NaN or inf in it)."""
+    try:
+        return math.isfinite(sum(values)) and max(values, default=-math.inf) <= limit
+    except TypeError:  # a missing value: the caller walks the values one by one
+        return False
 
 
 def diverged(history: History) -> bool:

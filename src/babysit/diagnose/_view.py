@@ -9,15 +9,18 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterable, Sequence
+from math import isfinite
 from typing import Any
 
 from babysit.history import History, Series
 from babysit.quantities import QuantityLike
 
+NUMBER = (int, float)
+
 
 def finite(values: Iterable[Any]) -> list[float]:
     """The finite numbers among ``values`` (None, NaN and inf dropped)."""
-    return [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    return [float(x) for x in values if isinstance(x, NUMBER) and isfinite(x)]
 
 
 def is_bad(value: Any) -> bool:
@@ -48,7 +51,7 @@ def epoch_of(history: History, step: int | None) -> int | None:
 
 
 def per_epoch(history: History, key: str) -> list[float | None]:
-    return [e.get(key) if isinstance(e.get(key), (int, float)) else None for e in history.epochs]
+    return [x if isinstance(x := e.get(key), NUMBER) else None for e in history.epochs]
 
 
 def first_lr(history: History) -> float | None:

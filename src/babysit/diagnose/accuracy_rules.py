@@ -20,7 +20,7 @@ def _pairs(history: History) -> list[tuple[int, float, float]]:
     out = []
     for e in history.epochs:
         tr, va = e.get("train_acc"), e.get("val_acc")
-        if isinstance(tr, (int, float)) and isinstance(va, (int, float)):
+        if isinstance(tr, v.NUMBER) and isinstance(va, v.NUMBER):
             out.append((int(e.get("epoch", len(out) + 1)), float(tr), float(va)))
     return out
 

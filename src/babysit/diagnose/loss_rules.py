@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import math
 import statistics
+from typing import Any
+
+import numpy as np
 
 from babysit.diagnose import _causes, _facts, _rate
 from babysit.diagnose import _view as v
@@ -158,23 +161,41 @@ def noise_level(history: History) -> tuple[float, int] | None:
 
     Jitter is ``std(diff(step losses)) / sqrt(2)``, which ignores the slow trend within an epoch; the level
     is the epoch's median loss, floored at a tenth of the initial loss so a converged run's tiny losses do
-    not make ordinary jitter look large.
+    not make ordinary jitter look large. Every recorded step is read, so it is counted with arrays.
     """
-    epochs, losses = history.steps.get("epoch", []), history.steps.get("loss", [])
-    start = _facts.initial_loss(history)
-    groups: dict[int, list[float]] = {}
-    for e, x in zip(epochs, losses):
-        if isinstance(e, (int, float)) and isinstance(x, (int, float)) and math.isfinite(x):
-            groups.setdefault(max(1, math.ceil(e - 1e-9)), []).append(float(x))
-    levels = []
-    for values in groups.values():
-        level = max(statistics.median(values), 0.1 * (start or 0.0))
-        if len(values) >= 8 and level > 0:
-            diffs = [b - a for a, b in zip(values, values[1:])]
-            mean = sum(diffs) / len(diffs)
-            spread = math.sqrt(max(sum(d * d for d in diffs) / len(diffs) - mean * mean, 0.0))
-            levels.append(spread / math.sqrt(2) / level)
-    return (statistics.median(levels), len(levels)) if levels else None
+    epochs, losses = _numbers(history.steps.get("epoch", [])), _numbers(history.steps.get("loss", []))
+    n = min(len(epochs), len(losses))
+    keep = np.isfinite(epochs[:n]) & np.isfinite(losses[:n])
+    if not keep.any():
+        return None
+    # each step's whole epoch; a stable sort keeps the steps of one epoch in their order
+    keys = np.maximum(1.0, np.ceil(epochs[:n][keep] - 1e-9))
+    order = np.argsort(keys, kind="stable")
+    keys, values = keys[order], losses[:n][keep][order]
+    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    sizes = np.diff(starts, append=len(values))
+    group = np.repeat(np.arange(len(starts)), sizes)
+    ranked = values[np.lexsort((values, keys))]  # each epoch's losses in increasing order
+    middle = starts + sizes // 2
+    medians = np.where(sizes % 2 == 1, ranked[middle], (ranked[middle - 1] + ranked[middle]) / 2)
+    levels = np.maximum(medians, 0.1 * (_facts.initial_loss(history) or 0.0))
+    inside = group[1:] == group[:-1]  # differences between steps of one epoch
+    diffs, within = np.diff(values)[inside], group[1:][inside]
+    count = np.maximum(sizes - 1, 1)
+    mean = np.bincount(within, diffs, len(starts)) / count
+    spread = np.sqrt(np.maximum(np.bincount(within, diffs * diffs, len(starts)) / count - mean * mean, 0.0))
+    measured = (sizes >= 8) & (levels > 0)
+    if not measured.any():
+        return None
+    return float(np.median(spread[measured] / math.sqrt(2) / levels[measured])), int(measured.sum())
+
+
+def _numbers(values: list[Any]) -> np.ndarray:
+    """``values`` as floats, NaN where one is missing."""
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        return np.asarray([x if isinstance(x, (int, float)) else math.nan for x in values], dtype=float)
 
 
 @rule("loss_noisy", "B2")

@@ -21,12 +21,17 @@ def evaluate(
     was_training = model.training
     model.eval()
     try:
+        if _is_tensor_pair(data) and 0 < len(data[0]) <= batch_size:  # fit's validation split every epoch: one pass
+            X, y = data[0].to(device), data[1].to(device)
+            scores = model(X)
+            count = y.numel()  # examples, or tokens for a sequence model's (N, T) labels
+            return loss_fn(scores, y).item(), int((scores.argmax(dim=-1) == y).sum().item()) / count
         losses, corrects, counts = [], [], []
         for X, y in _chunks(data, batch_size, device):
             scores = model(X)
             losses.append(loss_fn(scores, y))
             corrects.append((scores.argmax(dim=-1) == y).sum())
-            counts.append(y.numel())  # examples, or tokens for a sequence model's (N, T) labels
+            counts.append(y.numel())
         count = sum(counts)
         if count == 0:
             raise DataError("the validation data is empty; give at least one example, or no validation data.")
@@ -38,11 +43,13 @@ def evaluate(
         model.train(was_training)
 
 
+def _is_tensor_pair(data: Any) -> bool:
+    return isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], Tensor) and isinstance(data[1], Tensor)
+
+
 def _chunks(data: Any, batch_size: int, device: torch.device):
-    if isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, Tensor) for t in data):
-        pair = data  # already checked by to_device_pair; not re-checked every epoch
-    else:
-        pair = as_tensor_pair(data, "validation")
+    # a tensor pair was checked by to_device_pair: not re-checked every epoch
+    pair = data if _is_tensor_pair(data) else as_tensor_pair(data, "validation")
     if pair is not None:
         X, y = pair
         for start in range(0, len(X), batch_size):

@@ -25,6 +25,7 @@ def check_labels(model: nn.Module, batches: TensorBatches | LoaderBatches, val: 
     scores = _probe_scores(model, probe_x)
     num_classes = scores.shape[-1]
     splits = [("train", labels)] + ([("validation", val[1])] if isinstance(val, tuple) else [])
+    train_range = None
     for split, y in splits:
         if y is None or y.numel() == 0:
             continue
@@ -34,16 +35,18 @@ def check_labels(model: nn.Module, batches: TensorBatches | LoaderBatches, val: 
                 f"are shaped (N, {', '.join(map(str, y.shape[1:]))}): scores need one more axis than labels, the "
                 f"class axis last ((N, C) for labels (N,), (N, T, C) for labels (N, T))."
             )
-        low, high = int(y.min()), int(y.max())
+        low, high = (int(bound) for bound in torch.aminmax(y))
+        if split == "train":
+            train_range = (low, high)
         if low < 0 or high >= num_classes:
             bad = low if low < 0 else high
             raise DataError(
                 f"{split} label {bad} is out of range: the model outputs {num_classes} scores, so labels must be "
                 f"integers in 0..{num_classes - 1}. Check the labels or the model's number of classes."
             )
-    if isinstance(batches, TensorBatches) and labels.dim() == 1 and int(labels.min()) == int(labels.max()):
+    if isinstance(batches, TensorBatches) and labels.dim() == 1 and train_range and train_range[0] == train_range[1]:
         raise DataError(
-            f"the training labels hold a single class ({int(labels.min())}): a classifier learns nothing from them "
+            f"the training labels hold a single class ({train_range[0]}): a classifier learns nothing from them "
             "(the loss goes to 0 at once). Give examples of at least two classes."
         )
 

@@ -15,6 +15,7 @@ accumulation and fp16 loss scaling take the general one:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -25,7 +26,8 @@ from babysit.train.options import FitOptions
 
 
 class Step:
-    """One update; ``__call__(X, y)`` returns (data loss, reg loss or None, scores), all still on the device."""
+    """One update; ``__call__(X, y)`` returns (data loss, reg loss or None, scores), all still on the device, the
+    losses detached from the graph (scores are only read for their argmax)."""
 
     def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, data_loss: losses.LossFn, reg: float,
                  opts: FitOptions, device: torch.device) -> None:
@@ -37,27 +39,33 @@ class Step:
         self.scaler = torch.amp.GradScaler(device.type) if opts.precision == "fp16" else None
         self.clip, self.accumulate = opts.clip_grad_norm, opts.accumulate
         self.params = [p for group in opt.param_groups for p in group["params"]]
+        # the update this configuration needs, chosen once: fit's loop calls it directly
+        self.update: Callable[[Tensor, Tensor], tuple[Tensor, Tensor | None, Tensor]]
         if isinstance(opt, torch.optim.LBFGS):  # L-BFGS re-evaluates the loss itself
-            self._update = self._lbfgs
+            self.update = self._lbfgs
         elif self.scaler is None and self.clip is None and self.accumulate == 1:
-            self._update = self._plain
+            self.update = self._plain
         else:
-            self._update = self._general
+            self.update = self._general
 
     def __call__(self, X: Tensor, y: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
-        return self._update(X, y)
+        return self.update(X, y)
 
     def _plain(self, X: Tensor, y: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
-        scores, loss = self._forward(X, y)
-        if self.reg_weights:
-            reg_loss = losses.l2_penalty(self.reg_weights, self.reg)
-            total = loss + reg_loss
+        if self.autocast is None:
+            scores = self.forward(X)
+            loss = self.data_loss(scores, y)
         else:
-            reg_loss, total = None, loss
+            scores, loss = self._forward(X, y)
         self.opt.zero_grad(set_to_none=True)
-        total.backward()
+        if not self.reg_weights:
+            loss.backward()
+            self.opt.step()
+            return loss.detach(), None, scores
+        reg_loss = losses.l2_penalty(self.reg_weights, self.reg)
+        (loss + reg_loss).backward()
         self.opt.step()
-        return loss, reg_loss, scores
+        return loss.detach(), reg_loss.detach(), scores
 
     def _general(self, X: Tensor, y: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
         """Micro-batches, fp16 loss scaling and clipping; the batch's data loss is the weighted sum of the parts."""
@@ -87,6 +95,7 @@ class Step:
             self.scaler.update()
         else:
             self.opt.step()
+        reg_loss = None if reg_loss is None else reg_loss.detach()
         return loss, reg_loss, scores[0] if len(scores) == 1 else torch.cat(scores)  # type: ignore[return-value]
 
     def _backward(self, loss: Tensor) -> None:
@@ -114,7 +123,7 @@ class Step:
             return total
 
         self.opt.step(closure)
-        return out["loss"], out["reg"], out["scores"]
+        return out["loss"].detach(), None if out["reg"] is None else out["reg"].detach(), out["scores"]
 
 
 def autocast_factory(precision: str, device: torch.device) -> Any:

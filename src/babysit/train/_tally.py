@@ -10,6 +10,7 @@ the sums and continue them exactly.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import torch
@@ -18,7 +19,7 @@ from torch import Tensor
 from babysit.history import History
 
 log = logging.getLogger("babysit")
-DRAIN_EVERY = 1024  # steps whose values wait on the device before one read (one sync per this many steps)
+DRAIN_EVERY = 1000  # steps whose values wait on the device before one read (a multiple of the loop's CHECK_EVERY)
 
 
 class EpochTally:
@@ -26,53 +27,46 @@ class EpochTally:
 
     def __init__(self, epoch: int, first_step: int, steps_per_epoch: int, lr: float) -> None:
         self.epoch, self.first_step, self.steps_per_epoch, self.lr = epoch, first_step, steps_per_epoch, lr
-        self.steps = 0  # steps taken this epoch (a resumed epoch counts those before the checkpoint)
+        self.drained = 0  # steps of this epoch read into the History (a resumed epoch: those before the checkpoint)
         self.sum_data = self.sum_reg = 0.0
         self.correct = self.count = 0
         self.diverged = False  # a drained loss was not finite: the epoch ends here
-        self._data: list[Tensor] = []
-        self._reg: list[Tensor] = []
-        self._correct: list[Tensor] = []
-        self._lrs: list[float] = []
+        # each step's (loss, L2 term or None, correct count, learning rate, examples or tokens scored), the
+        # tensors on the device and detached; fit's loop appends to it (the one list, emptied by each drain)
+        self.pending: list[tuple[Tensor, Tensor | None, Tensor, float, int]] = []
 
     @property
-    def pending(self) -> int:
-        return len(self._data)
-
-    def add(self, loss: Tensor, reg_loss: Tensor | None, correct: Tensor, lr: float, n: int) -> None:
-        """One step's values, still on the device."""
-        self._data.append(loss)
-        if reg_loss is not None:
-            self._reg.append(reg_loss.detach())
-        self._correct.append(correct)
-        self._lrs.append(lr)
-        self.count += n
-        self.steps += 1
+    def steps(self) -> int:
+        """Steps taken this epoch."""
+        return self.drained + len(self.pending)
 
     def drain(self, history: History) -> bool:
         """Read the pending values (one transfer), add their steps to ``history`` and the sums; False when a loss
         was not finite (its step is recorded, the rest dropped, and ``history.stop_reason`` says where)."""
         if self.diverged:
             return False
-        if not self._data:
+        if not self.pending:
             return True
-        data = torch.stack(self._data).float()
-        reg = torch.stack(self._reg).float() if self._reg else torch.zeros_like(data)
-        host = torch.stack([data, reg, torch.stack(self._correct).to(data.dtype)]).cpu().tolist()
-        data_l, reg_l, correct_l = host
-        lrs = self._lrs
-        done = self.steps - len(data_l)  # steps of this epoch drained before
-        total = [d + r for d, r in zip(data_l, reg_l)]
-        bad = next((i for i, x in enumerate(total) if x != x or x in (float("inf"), float("-inf"))), None)
-        n = len(total) if bad is None else bad + 1
-        first = self.first_step + done
+        data, regs, corrects, lrs, counts = zip(*self.pending)
+        n = len(data)
+        has_reg = regs[0] is not None
+        # one transfer: losses, L2 terms and correct counts (float32 holds the counts exactly below 2**24)
+        values = torch.stack(data + regs if has_reg else data).float()
+        host = torch.cat([values, torch.stack(corrects)]).tolist()  # the integer counts promoted to float32
+        data_l, reg_l, correct_l = host[:n], (host[n : 2 * n] if has_reg else [0.0] * n), host[-n:]
+        done = self.drained
+        total = [d + r for d, r in zip(data_l, reg_l)] if has_reg else data_l
+        bad = None if math.isfinite(sum(total)) else _first_non_finite(total)  # a finite sum: every loss is finite
+        n = n if bad is None else bad + 1
+        first, before, per_epoch = self.first_step + done, self.epoch - 1, self.steps_per_epoch
         history.add_steps(list(range(first + 1, first + n + 1)),
-                          [(self.epoch - 1) + (done + i + 1) / self.steps_per_epoch for i in range(n)],
-                          total[:n], lrs[:n])
+                          [before + k / per_epoch for k in range(done + 1, done + n + 1)], total[:n], list(lrs[:n]))
         self.sum_data += sum(data_l[:n])
         self.sum_reg += sum(reg_l[:n])
         self.correct += int(sum(correct_l[:n]))
-        self._data, self._reg, self._correct, self._lrs = [], [], [], []
+        self.count += sum(counts[:n])
+        self.pending.clear()
+        self.drained += n
         if bad is None:
             return True
         self.diverged = True
@@ -100,6 +94,10 @@ class EpochTally:
     @classmethod
     def from_state(cls, state: dict[str, Any], steps_per_epoch: int) -> EpochTally:
         tally = cls(int(state["epoch"]), int(state["first_step"]), steps_per_epoch, float(state["lr"]))
-        tally.steps, tally.count, tally.correct = int(state["steps"]), int(state["count"]), int(state["correct"])
+        tally.drained, tally.count, tally.correct = int(state["steps"]), int(state["count"]), int(state["correct"])
         tally.sum_data, tally.sum_reg = float(state["sum_data"]), float(state["sum_reg"])
         return tally
+
+
+def _first_non_finite(values: list[float]) -> int | None:
+    return next((i for i, x in enumerate(values) if not math.isfinite(x)), None)

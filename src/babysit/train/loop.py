@@ -36,7 +36,7 @@ from babysit.train._device import resolve_device
 from babysit.train._distributed import process_group, reduce_tally, wrap
 from babysit.train._evaluate import evaluate, to_device_pair
 from babysit.train._inputs import check_labels, check_settings, schedule_spec, split_bundle
-from babysit.train._interrupt import raise_if_interrupted, sigterm_as_interrupt
+from babysit.train._interrupt import interrupt_requested, raise_if_interrupted, sigterm_as_interrupt
 from babysit.train._meta import run_meta
 from babysit.train._step import Step
 from babysit.train._tally import DRAIN_EVERY, EpochTally
@@ -196,32 +196,42 @@ def _train(run: Run, step: Step, batches: TensorBatches | LoaderBatches, *, per_
 
 def _train_epoch(run: Run, step: Step, batches: TensorBatches | LoaderBatches, hooks: list[Callback],
                  per_batch_schedule: Any) -> tuple[dict[str, Any] | None, StopTraining | None]:
-    """Train one epoch; return its record (None when the loss became non-finite) and a stop a step asked for."""
-    opt, tally = run.optimizer, run.tally
+    """Train one epoch; return its record (None when the loss became non-finite) and a stop a step asked for.
+
+    The body runs once per step for every model, small ones included, so it does only what each step needs:
+    the update, and the step's values kept on the device with the learning rate it used; ``run.step`` is
+    brought up to date where a callback can read it; the rest happens every ``CHECK_EVERY`` steps."""
+    opt, tally, update = run.optimizer, run.tally, step.update
     assert tally is not None  # _train opened the epoch
     if not run.model.training:  # evaluation puts it back already; train() walks every module (~15 us)
         run.model.train()
+    pending, keep = tally.pending, tally.pending.append
     stop = None
-    for X, y in batches:
-        raise_if_interrupted()  # a Ctrl-C that a finalizer swallowed still stops the run
-        loss, reg_loss, scores = step(X, y)
-        loss = loss.detach()
-        tally.add(loss, reg_loss, (scores.detach().argmax(dim=-1) == y).sum(), opt.param_groups[0]["lr"], y.numel())
-        run.step += 1
-        if per_batch_schedule is not None:
-            per_batch_schedule.step()
-        try:
-            for callback in hooks:
-                callback.on_step_end(run, loss)
-        except StopTraining as exc:
-            stop = exc
-            break
-        if tally.diverged:  # a mid-epoch checkpoint read a non-finite loss
-            return None, stop
-        if tally.steps % CHECK_EVERY == 0 and not torch.isfinite(loss):
-            break  # the drain below finds the step and stops the run
-        if tally.pending >= DRAIN_EVERY and not tally.drain(run.history):
-            return None, stop
+    try:
+        for X, y in batches:
+            if interrupt_requested:  # a Ctrl-C that a finalizer swallowed still stops the run
+                raise_if_interrupted()
+            loss, reg_loss, scores = update(X, y)
+            keep((loss, reg_loss, (scores.argmax(-1) == y).sum(), opt.param_groups[0]["lr"], y.numel()))
+            if per_batch_schedule is not None:
+                per_batch_schedule.step()
+            if hooks:
+                run.step = tally.first_step + tally.steps
+                try:
+                    for callback in hooks:
+                        callback.on_step_end(run, loss)
+                except StopTraining as exc:
+                    stop = exc
+                    break
+                if tally.diverged:  # a mid-epoch checkpoint read a non-finite loss
+                    return None, stop
+            if len(pending) % CHECK_EVERY == 0:
+                if not torch.isfinite(loss):
+                    break  # the drain below finds the step and stops the run
+                if len(pending) >= DRAIN_EVERY and not tally.drain(run.history):
+                    return None, stop
+    finally:
+        run.step = tally.first_step + tally.steps
     if not tally.drain(run.history):
         return None, stop
     if run.world > 1:
