@@ -30,7 +30,9 @@ asks by quantity instead of spelling a key::
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -102,6 +104,9 @@ class History:
     checkpoint: dict[str, Any] | None = field(default=None, repr=False, compare=False)
     _steps: StepColumns = field(default_factory=StepColumns, init=False, repr=False, compare=False)
     _cursor: Any = field(default=None, init=False, repr=False, compare=False)  # what the run log holds
+    # targets() per (quantity, stat), with the keys they were parsed from: rules ask for them again and again
+    _targets: dict[tuple[str, str | None], tuple[tuple[str, ...], list[str]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         given, self.steps = self.steps, self._steps.columns
@@ -176,11 +181,16 @@ class History:
         q = _quantity(quantity)
         if stat is not None:
             q.key(stat, None if q.scope == "model" else "x")  # an unknown stat raises here
+        keys = tuple(self.series if q.store == "series" else self.histograms)
+        known = self._targets.get((q.name, stat))
+        if known is not None and known[0] == keys:
+            return list(known[1])
         found: dict[str, None] = {}
-        for key in self.series if q.store == "series" else self.histograms:
+        for key in keys:
             parsed = q.parse(key)
             if parsed is not None and parsed[1] is not None and (stat is None or parsed[0] == stat):
                 found[parsed[1]] = None
+        self._targets[(q.name, stat)] = (keys, list(found))
         return list(found)
 
     def recorded_quantities(self) -> list[str]:
@@ -345,9 +355,14 @@ def _check_record(data: Any, source: str) -> None:
 
 
 def _quantity(spec: QuantityLike) -> Quantity:
+    return _registry()(spec)
+
+
+@functools.cache
+def _registry() -> Callable[[QuantityLike], Quantity]:
     from babysit.quantities import get  # lazy: the quantities bring torch, a History alone does not need it
 
-    return get(spec)
+    return get
 
 
 def _finite(value: Any) -> bool:

@@ -92,6 +92,50 @@ def test_a_model_whose_epoch_is_shorter_than_its_save_is_saved_within_the_time_b
     assert _epochs(resumed) == _epochs(straight)
 
 
+class _BestAtEpoch(babysit.Callback):
+    """Reports the highest validation accuracy at one early epoch, so the best epoch is not the last one."""
+
+    order = 0  # before the run folder judges the epoch
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_validation_end(self, run, record) -> None:
+        record["val_acc"] = 0.99 if record["epoch"] == self.epoch else 0.5
+
+
+def test_an_earlier_best_epoch_kept_in_memory_is_written_whole_by_the_final_save(digits, tmp_path) -> None:
+    # a few-millisecond epoch: epoch 2 is not saved when it ends, so its state waits in memory for the run's
+    # final save, which writes it as best.pt while the writer commits the log and last.pt
+    babysit.fit(_model(digits), digits, run_dir=tmp_path, callbacks=[_BestAtEpoch(2)], **{**SETTINGS, "epochs": 8})
+    assert 2 not in _commits(tmp_path) and _commits(tmp_path)[-1] == 8
+    best = torch.load(tmp_path / "checkpoints" / "best.pt", weights_only=True)
+    assert best["epoch"] == 2 and {"optimizer", "rng_torch", "rng_shuffle"} <= set(best)  # a whole checkpoint
+    two_epochs = _model(digits)
+    babysit.fit(two_epochs, digits, callbacks=[_BestAtEpoch(2)], **{**SETTINGS, "epochs": 2})
+    for name, weights in two_epochs.state_dict().items():
+        assert torch.equal(best["model"][name], weights), name
+    assert not list(tmp_path.glob("checkpoints/.*.tmp"))
+
+
+def test_a_disk_error_writing_the_kept_best_epoch_is_a_clear_error_and_the_commit_stays(digits, tmp_path,
+                                                                                         monkeypatch) -> None:
+    real = run_folder.save_checkpoint
+
+    def best_fails(path, payload, **kw):
+        if path.name == "best.pt":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, payload, **kw)
+
+    monkeypatch.setattr(run_folder, "save_checkpoint", best_fails)
+    with pytest.raises(CheckpointError, match=r"best\.pt failed: OSError.*No space left on device"):
+        babysit.fit(_model(digits), digits, run_dir=tmp_path, callbacks=[_BestAtEpoch(2)],
+                    **{**SETTINGS, "epochs": 8})
+    # the log and last.pt of the final save were committed meanwhile: the run's end is on disk
+    assert torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 8
+    assert _commits(tmp_path)[-1] == 8 and not (tmp_path / "checkpoints" / "best.pt").exists()
+
+
 def test_checkpoint_every_epochs_saves_at_each_whatever_it_costs(digits, tmp_path) -> None:
     babysit.fit(_model(digits), digits, run_dir=tmp_path, options={"checkpoint_every_epochs": 1}, **SETTINGS)
     assert _commits(tmp_path) == [1, 2, 3, 4, 4]  # the last: the final status and findings

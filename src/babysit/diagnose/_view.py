@@ -16,10 +16,14 @@ from babysit.history import History, Series
 from babysit.quantities import QuantityLike
 
 NUMBER = (int, float)
+_PLAIN_NUMBERS = {float, int}
 
 
 def finite(values: Iterable[Any]) -> list[float]:
     """The finite numbers among ``values`` (None, NaN and inf dropped)."""
+    values = values if isinstance(values, list) else list(values)
+    if set(map(type, values)) <= _PLAIN_NUMBERS and isfinite(sum(values)):
+        return list(map(float, values))  # plain numbers whose sum is finite: every one is finite (a recorded series)
     return [float(x) for x in values if isinstance(x, NUMBER) and isfinite(x)]
 
 

@@ -178,14 +178,14 @@ class Monitor:
         """Call once per training step, after ``optimizer.step()``; ``loss`` is recorded per step (own loops)."""
         if self._sampler.armed:
             self._finish_sample()
-        self._steps_done += 1
+        self._steps_done = done = self._steps_done + 1
         if loss is not None:
             self._losses.append(loss.detach() if isinstance(loss, Tensor) else torch.tensor(float(loss)))
             self._lrs.append(float(self.optimizer.param_groups[0]["lr"]) if self.optimizer is not None else None)
-        if self._steps_done % self.every == 0 or self._steps_done + 1 == self._last_step:
+        if done % self.every == 0 or done + 1 == self._last_step:
             self._arm()  # the next step is sampled: 1 + k * every, or the run's last
         if self._watch_eval and self._eval_handle is None and self._last_epoch_steps is not None \
-                and self._steps_done - self._epoch_start >= self._last_epoch_steps - 1:
+                and done - self._epoch_start >= self._last_epoch_steps - 1:
             self._set_eval_watch(True)  # the epoch is about to end: its evaluation passes come next
         if len(self._pending.rows) >= MAX_PENDING:
             self.flush()

@@ -29,12 +29,15 @@ BUILTIN: tuple[type[Quantity], ...] = (
     GradientNorm, GradientStd, GradientCarry, GradientHistogram, UpdateRatio, EvalDisagreement,
 )
 QUANTITIES: dict[str, Quantity] = {cls.name: cls() for cls in BUILTIN}
+_BY_CLASS: dict[type[Quantity], Quantity] = {type(q): q for q in QUANTITIES.values()}
 DEFAULT: tuple[str, ...] = tuple(QUANTITIES)
 _NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
 
 def get(spec: QuantityLike) -> Quantity:
     """The quantity a name (built-ins only), a Quantity subclass or an instance stands for, checked."""
+    if isinstance(spec, type) and spec in _BY_CLASS:  # a built-in's class: what the rules ask with
+        return _BY_CLASS[spec]
     if isinstance(spec, str):
         if spec not in QUANTITIES:
             raise ConfigError(unknown_name("quantity", spec, QUANTITIES))

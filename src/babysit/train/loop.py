@@ -216,7 +216,7 @@ def _train_epoch(run: Run, step: Step, batches: TensorBatches | LoaderBatches, h
             if per_batch_schedule is not None:
                 per_batch_schedule.step()
             if hooks:
-                run.step = tally.first_step + tally.steps
+                run.step += 1
                 try:
                     for callback in hooks:
                         callback.on_step_end(run, loss)

@@ -131,8 +131,12 @@ class RunFolder(Callback):
             return run.epoch % self.every_epochs == 0
         return time.monotonic() - self._last_save >= (self._take_cost + self._write_cost) / SAVE_SHARE
 
-    def save(self, run: Run, epoch_end: dict[str, Any] | None = None, *, is_best: bool = False) -> None:
-        """Commit the run log, then the checkpoint that names the commit (and best.pt at a best epoch's end)."""
+    def save(self, run: Run, epoch_end: dict[str, Any] | None = None, *, is_best: bool = False,
+             final: bool = False) -> None:
+        """Commit the run log, then the checkpoint that names the commit (and best.pt at a best epoch's end).
+
+        ``final``: the run's last save, which fit waits for; an earlier best epoch kept in memory is then written
+        on this thread while the writer commits, rather than after the commit on the writer."""
         with interrupts_deferred():  # the log, the checkpoint and `saved` change together
             payload = run.checkpoint()  # inside an epoch this reads the steps so far into the History first
             if run.tally is not None and run.tally.diverged:
@@ -142,10 +146,11 @@ class RunFolder(Callback):
             is_best = epoch_end is not None and is_best
             best, self._best = (None if is_best else self._best), None
             counts = (len(run.history.epochs), run.history.num_steps)
+            best_here = final and self.background and best is not None and not _same_point(best, payload)
 
             def commit(state: dict[str, Any]) -> None:
                 began = time.perf_counter()
-                _commit(self.folder, records, replace, state, is_best, best)
+                _commit(self.folder, records, replace, state, is_best, None if best_here else best)
                 self.saved = counts  # only once it is on disk: an interrupt cuts the history back to here
                 self._write_cost = time.perf_counter() - began
 
@@ -153,8 +158,22 @@ class RunFolder(Callback):
                 self._writer.submit(functools.partial(commit, detached_copy(payload)))
             else:
                 commit(payload)
+            if best_here:
+                self._write_best_meanwhile(best)  # type: ignore[arg-type]
             self._take_cost = time.perf_counter() - started
             self._last_save = time.monotonic()
+
+    def _write_best_meanwhile(self, best: dict[str, Any]) -> None:
+        """Write best.pt on this thread while the writer commits the log and last.pt, then wait for both."""
+        best_path = checkpoint_path(self.folder, "best")
+        try:
+            save_checkpoint(best_path, best, sync_folder=False)
+        except OSError as exc:
+            self._writer.wait(raise_error=False)
+            raise CheckpointError(f"saving the run's best.pt failed: {type(exc).__name__}: {exc}. The last save that "
+                                  "completed is kept; free disk space or fix the folder, then resume.") from exc
+        self._writer.wait()
+        fsync_dir(best_path.parent)  # its rename, after the commit's own
 
     def on_exception(self, run: Run, exc: BaseException) -> None:
         self._writer.wait(raise_error=False)  # the save in flight completes (or fails) first
@@ -168,8 +187,8 @@ class RunFolder(Callback):
             self._writer.wait(raise_error=status != "failed")  # the save in flight first: `saved` is then on disk
             unsaved = len(run.history.epochs) > self.saved[0] or self._best is not None
             if status in ("completed", "stopped") and run.tally is None and unsaved:
-                self.save(run)  # the run's end is always on disk (epochs skipped by the time budget included);
-                self._writer.wait()  # that save holds the final status and findings too
+                self.save(run, final=True)  # the run's end is always on disk (epochs skipped by the time budget
+                self._writer.wait()  # included); that save holds the final status and findings too
             else:
                 run.history.save()
         finally:
