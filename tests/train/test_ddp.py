@@ -53,8 +53,8 @@ SCRIPT = textwrap.dedent("""
     (out / f"series{rank}.json").write_text(json.dumps({"fit": stds, "own": own}))
     dist.destroy_process_group()
     # torch's gloo backend can abort at interpreter exit even after destroy_process_group ("terminate called
-    # without an active exception"): a plain DDP script without babysit did so in 3 of 30 runs on a loaded
-    # 2-core machine. Everything above is written by then; leave without the interpreter's teardown.
+    # without an active exception"), with or without babysit. Everything above is written by then; leave
+    # without the interpreter's teardown.
     sys.stdout.flush(); sys.stderr.flush()
     os._exit(0)
 """)

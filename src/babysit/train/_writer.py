@@ -41,8 +41,7 @@ class BackgroundWriter:
             self._jobs.join()
         error, self._error = self._error, None
         if error is not None and raise_error:
-            raise CheckpointError(f"saving the run failed: {type(error).__name__}: {error}. The last save that "
-                                  "completed is kept; free disk space or fix the folder, then resume.") from error
+            raise save_failed("saving the run", error) from error
 
     def close(self) -> None:
         self.wait(raise_error=False)
@@ -74,3 +73,9 @@ def detached_copy(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(detached_copy(v) for v in value)
     return value  # numbers, strings, None: immutable
+
+
+def save_failed(what: str, error: BaseException) -> CheckpointError:
+    """The error a failed save becomes: what failed, why, and what to do."""
+    return CheckpointError(f"{what} failed: {type(error).__name__}: {error}. The last save that completed is kept; "
+                           "free disk space or fix the folder, then resume.")

@@ -35,7 +35,7 @@ from babysit.errors import CheckpointError
 from babysit.history import HISTORY_FILE
 from babysit.train._interrupt import interrupts_deferred
 from babysit.train._lock import RunLock
-from babysit.train._writer import BackgroundWriter, detached_copy
+from babysit.train._writer import BackgroundWriter, detached_copy, save_failed
 from babysit.train.checkpoint import checkpoint_path, copy_checkpoint, save_checkpoint
 from babysit.train.run import Run
 
@@ -170,8 +170,7 @@ class RunFolder(Callback):
             save_checkpoint(best_path, best, sync_folder=False)
         except OSError as exc:
             self._writer.wait(raise_error=False)
-            raise CheckpointError(f"saving the run's best.pt failed: {type(exc).__name__}: {exc}. The last save that "
-                                  "completed is kept; free disk space or fix the folder, then resume.") from exc
+            raise save_failed("saving the run's best.pt", exc) from exc
         self._writer.wait()
         fsync_dir(best_path.parent)  # its rename, after the commit's own
 
