@@ -107,6 +107,27 @@ def test_activation_moments_matches_the_slow_reference(digits) -> None:
     assert h.targets("activation_moments") == list(LAYERS)
 
 
+def test_activation_moments_of_an_exploding_layer_are_numbers_not_inf(digits) -> None:
+    """Outputs near 1e25 square beyond float32's range: the moments accumulate in float64, so the std of an
+    exploding layer is the number the diagnosis needs to call it exploding, not NaN."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.Linear(32, 10))
+    with torch.no_grad():
+        model[1].weight.mul_(1e24)
+    kept: dict[str, torch.Tensor] = {}
+    model[1].register_forward_hook(lambda module, args, out: kept.update(out=out.detach().clone()))
+    monitor = Monitor(model, every=1, sample_size=K, watch_eval=False, quantities=["activation_moments"])
+    model(digits.X_train[:64]).sum().backward()
+    monitor.step()
+    sub = kept["out"][:K].double()
+    assert not torch.isfinite(torch.square(kept["out"][:K]).sum())  # float32 squares would overflow
+    std = monitor.history.series_of("activation_moments", "std", "1").values[0]
+    assert std == pytest.approx(sub.std(correction=0).item(), rel=1e-6)
+    assert monitor.history.series_of("activation_moments", "mean", "1").values[0] == pytest.approx(sub.mean().item(),
+                                                                                                   rel=1e-6)
+    monitor.close()
+
+
 def test_dead_fraction_matches_the_slow_reference(digits) -> None:
     h, refs = _record(digits, "dead_fraction")
     # only the ReLU has dead units to count; 8 of its 32 units have bias -10

@@ -73,7 +73,7 @@ class ParameterProbe:
     def _before_step(self, optimizer: torch.optim.Optimizer, args: object, kwargs: object) -> None:
         self.stepping = True
         if self.updates:
-            self.before = torch._foreach_mul([p.detach() for _, p in self.named], 1.0) if self.named else []
+            self.before = torch._foreach_mul([p for _, p in self.named], 1.0) if self.named else []  # no_grad: a copy
 
     @torch.no_grad()
     def _after_step(self, optimizer: torch.optim.Optimizer, args: object, kwargs: object) -> None:
@@ -94,7 +94,7 @@ class ParameterProbe:
         for name, p in self.named:
             if p.grad is not None:
                 names.append(name)
-                grads.append(p.grad.detach())
+                grads.append(p.grad)  # read under no_grad: nothing computed from it joins a graph
         w = self.watched
         carry = (w.grad.detach(), self.incoming[id(w)]) if w is not None and w.grad is not None \
             and id(w) in self.incoming else None

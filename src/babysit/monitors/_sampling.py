@@ -85,6 +85,8 @@ class Sampler:
         self.model, self.layers, self.params, self.k = model, layers, params, sample_size
         self.plan = Plan.of(quantities)
         self._per_layer = [self._layer_plan(layer) for layer in layers]
+        self._layer_hooks = [functools.partial(self._on_layer, layer, per)  # made once, hooked on each sampled step
+                             for layer, per in zip(layers, self._per_layer)]
         self.watched: tuple[Watched, nn.Parameter, int] | None = None  # (layer, its bias, channel dim): zero_grad check
         self.order: list[tuple[str, Watched]] = []  # forward order of the watched calls, from the first sample
         self._ordered: set[str] = set()
@@ -124,8 +126,7 @@ class Sampler:
         if self.layers:
             self._handles.append(self.model.register_forward_pre_hook(self._on_input, with_kwargs=True))
             self._handles.append(self.model.register_forward_hook(self._on_output))
-            for layer, per in zip(self.layers, self._per_layer):
-                hook = functools.partial(self._on_layer, layer, per)
+            for layer, hook in zip(self.layers, self._layer_hooks):
                 self._handles.append(layer.module.register_forward_hook(hook))
         self._probe = ParameterProbe(self.params, None if self.watched is None else self.watched[1],
                                      _now(self.plan.gradients, histograms, regular),

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -68,18 +69,28 @@ class Sample:
 
     def pack(self) -> Tensor:
         """All values as one float64 device vector: the scalars stacked, then the vectors."""
-        parts = ([torch.stack(self.scalars).to(F64)] if self.scalars else []) + [v.to(F64) for v in self.vectors]
-        return torch.cat(parts)  # a new tensor even for one part: a pending row never aliases a live one
+        # cat promotes floating dtypes exactly (float32 and bfloat16 into float64 lose nothing); integer vectors
+        # are made float64 first, so a large count is not rounded to float32 on the way
+        parts = ([torch.stack(self.scalars)] if self.scalars else []) + \
+            [v if v.is_floating_point() else v.to(F64) for v in self.vectors]
+        return torch.cat(parts).to(F64)  # cat makes a new tensor even for one part: a row never aliases a live one
 
 
-def decode(specs: Sequence[Spec], scalars: Sequence[float],
-           vectors: Sequence[float]) -> Iterator[tuple[Quantity, str, Any]]:
+def decode(specs: Sequence[Spec], scalars: np.ndarray, vectors: np.ndarray) -> Iterator[tuple[Quantity, str, Any]]:
     """``(quantity, key, value)`` of every measurement, in the order the specs were written: each quantity
-    reduces its own raw floats (a value is a float for a series, a binned snapshot for a histogram)."""
+    reduces its own raw floats (a value is a float for a series, a binned snapshot for a histogram).
+
+    ``scalars`` and ``vectors`` are one row's float64 values on the host. A series quantity gets Python floats;
+    a histogram quantity gets its vector as a numpy array (binned as it is, never made a list of 1,024 floats).
+    """
     i = j = 0
     for spec in specs:
-        raw_scalars, raw_vector = scalars[i : i + spec.scalars], vectors[j : j + spec.vector]
+        raw_scalars = scalars[i : i + spec.scalars].tolist()
+        raw_vector = vectors[j : j + spec.vector]
         i += spec.scalars
         j += spec.vector
-        for key, value in spec.quantity.readings(spec.target, raw_scalars, raw_vector, spec.context):
-            yield spec.quantity, key, value
+        quantity = spec.quantity
+        for key, value in quantity.readings(spec.target, raw_scalars,
+                                            raw_vector if quantity.store == "histograms" else raw_vector.tolist(),
+                                            spec.context):
+            yield quantity, key, value

@@ -48,9 +48,8 @@ def read_out(pending: Pending, history: History, *, max_points: int, max_histogr
     """Copy everything pending to the host in one transfer and append it to ``history`` (then clear)."""
     if not pending.rows:
         return
-    vectors = [row.values.reshape(-1) for row in pending.rows]
-    flat = torch.cat(vectors)
-    ranks = [values.tolist() for values in _gathered(flat)]  # the one copy (every row is float64 already)
+    flat = torch.cat([row.values.reshape(-1) for row in pending.rows])
+    ranks = [values.numpy() for values in _gathered(flat)]  # the one copy (every row is float64 already)
     offset = 0
     for row in pending.rows:
         n = row.values.numel()
@@ -62,7 +61,7 @@ def read_out(pending: Pending, history: History, *, max_points: int, max_histogr
             if quantity.store == "histograms":  # rank 0's snapshot: values of different examples do not average
                 _append_histogram(history, key, row.step, value, max_histograms)
             else:
-                _append(history.series, key, row.step, _mean([v for _, _, v in items]), max_points)
+                _append(history.series, key, row.step, value if len(items) == 1 else _mean(items), max_points)
     pending.rows.clear()
 
 
@@ -77,9 +76,9 @@ def _gathered(flat: torch.Tensor) -> list[torch.Tensor]:
     return [p.cpu() for p in parts]
 
 
-def _mean(values: list[float]) -> float:
-    """The mean over processes (a NaN on any process stays visible)."""
-    return values[0] if len(values) == 1 else sum(values) / len(values)
+def _mean(items: tuple[tuple[Any, str, float], ...]) -> float:
+    """The mean over processes of one reading (a NaN on any process stays visible)."""
+    return sum(value for _, _, value in items) / len(items)
 
 
 def _append(series: dict[str, dict[str, list[float]]], key: str, step: int, value: float, cap: int) -> None:

@@ -187,8 +187,6 @@ class Monitor:
         if self._watch_eval and self._eval_handle is None and self._last_epoch_steps is not None \
                 and done - self._epoch_start >= self._last_epoch_steps - 1:
             self._set_eval_watch(True)  # the epoch is about to end: its evaluation passes come next
-        if len(self._pending.rows) >= MAX_PENDING:
-            self.flush()
 
     def expect_last_step(self, step: int) -> None:
         """Sample global step ``step``, the run's last, with histograms: the end of training is then seen as
@@ -302,6 +300,8 @@ class Monitor:
         sample = self._sampler.finish()
         if sample.specs:
             self._pending.rows.append(Row.of(self._steps_done + 1, sample))
+            if len(self._pending.rows) >= MAX_PENDING:
+                self.flush()
 
     def _add_measurement(self, quantity: Quantity, measured: Measurement | None) -> bool:
         """Keep one model-wide measurement made outside a sampled step (at the current step)."""

@@ -76,7 +76,8 @@ class Quantity(ABC):
 
     @abstractmethod
     def reduce(self, scalars: Sequence[float], vector: Sequence[float], context: Any) -> dict[str, Any]:
-        """Host half: ``{stat: value}`` from the raw floats of :meth:`measure` and its context."""
+        """Host half: ``{stat: value}`` from the raw floats of :meth:`measure` and its context (``scalars`` as
+        Python floats; ``vector`` likewise, or for a ``store = "histograms"`` quantity a float64 numpy array)."""
 
     def readings(self, target: str | None, scalars: Sequence[float], vector: Sequence[float],
                  context: Any) -> Iterator[tuple[str, Any]]:

@@ -1,7 +1,8 @@
 """What each layer outputs on a sampled step (lecture B5), over the first ``sample_size`` examples.
 
 - ``activation_moments``: mean and std of the output, ``mean = S1/n``, ``std = sqrt(S2/n - mean^2)`` from
-  ``S1 = sum y`` and ``S2 = sum y^2`` (two float64 sums: cheaper than ``var_mean``, no overflow);
+  ``S1 = sum y`` and ``S2 = ||y||^2`` (two kernels, both accumulating in float64: the squares of exploding
+  activations would overflow float32);
 - ``dead_fraction`` (ReLU-like layers): the share of units (features, or channels of a conv output) never
   positive over the sub-sample, ``mean_u [max_{n,h,w} y[n,u,h,w] <= 0]``;
 - ``saturation`` (tanh/sigmoid-like layers): the share of the layer's *inputs* (pre-activations) beyond
@@ -20,7 +21,7 @@ import torch
 from babysit.quantities._base import Measurement
 from babysit.quantities._families import LayerOutput, LayerQuantity
 from babysit.quantities._histogram import Histogram, histogram_sample
-from babysit.quantities._numbers import F64, std_from_sums
+from babysit.quantities._numbers import F64, moments_from_sums, sums_for_moments
 
 if TYPE_CHECKING:
     from babysit.monitors._layers import Watched
@@ -35,12 +36,10 @@ class ActivationMoments(LayerQuantity):
     keys: ClassVar[dict[str, str]] = {"mean": "act/{target}/mean", "std": "act/{target}/std"}
 
     def measure(self, source: LayerOutput) -> Measurement:
-        y = source.output
-        return Measurement((torch.sum(y, dtype=F64), torch.sum(torch.square(y), dtype=F64)), None, max(y.numel(), 1))
+        return Measurement(sums_for_moments(source.output), None, max(source.output.numel(), 1))
 
     def reduce(self, scalars: Sequence[float], vector: Sequence[float], context: Any) -> dict[str, float]:
-        s1, s2 = scalars
-        return {"mean": s1 / context, "std": std_from_sums(s2, s1, context)}
+        return moments_from_sums(scalars, context)
 
 
 class DeadFraction(LayerQuantity):
