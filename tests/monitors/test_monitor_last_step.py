@@ -92,3 +92,30 @@ def test_fit_keeps_histograms_at_its_first_and_last_step() -> None:
     assert 1 < last < 100
     assert history.histograms and all([s["step"] for s in snaps] == [1, last]
                                       for snaps in history.histograms.values())
+
+
+@pytest.mark.parametrize(("every", "last"), [(1, 5), (3, 8), (3, 9), (3, 10), (4, 2), (7, 30)])
+def test_steps_given_no_loss_sample_the_same_grid_and_last_step(every: int, last: int) -> None:
+    """fit calls ``step()`` without a loss, and a step with nothing to do then only counts itself: the grid
+    (1, 1 + every, ...) and the run's last step are sampled exactly as in a loop that hands over its losses."""
+    recorded = []
+    for hand_loss in (True, False):
+        model = _net()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        monitor = Monitor(model, opt, every=every, histograms_every=2, watch_eval=False)
+        monitor.expect_last_step(last)
+        g = torch.Generator().manual_seed(0)
+        for _ in range(last):
+            X, y = torch.randn(32, 6, generator=g), torch.randint(0, 3, (32,), generator=g)
+            loss = F.cross_entropy(model(X), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            monitor.step(loss if hand_loss else None)
+        history = monitor.history
+        recorded.append((history.series["ratio/0.weight"]["step"],
+                         {key: [s["step"] for s in snaps] for key, snaps in history.histograms.items()}))
+    assert recorded[0] == recorded[1]
+    grid = list(range(1, last + 1, every))
+    assert recorded[1][0] == grid
+    assert all(steps == sorted({*grid[::2], last}) for steps in recorded[1][1].values())

@@ -135,6 +135,7 @@ class Monitor:
         self._eval_epochs = 0
         self._in_probe = False
         self._last_step: int | None = None  # the run's last step, sampled with histograms (expect_last_step)
+        self._quiet_until = 0  # step() only counts while fewer steps than this are done (see _quiet_horizon)
         self._watch_eval, self._eval_handle = watch_eval and bool(self._evaluation), None
         self._section = self._history.sections.setdefault("monitor", {})
         self._section.update(every=every, sample_size=sample_size, activations=activations,
@@ -172,10 +173,14 @@ class Monitor:
         self._steps_done = self._epoch_start = history.num_steps
         self._epoch_values, self._epoch_lrs, self._epoch_added = [], [], 0
         self._sampler.disarm()
+        self._quiet_until = 0
         self._arm_if_sampled()
 
     def step(self, loss: Tensor | float | None = None) -> None:
         """Call once per training step, after ``optimizer.step()``; ``loss`` is recorded per step (own loops)."""
+        if self._steps_done < self._quiet_until and loss is None:  # a step with nothing to do: fit's steps
+            self._steps_done += 1  # between samples cost this and one compare
+            return
         if self._sampler.armed:
             self._finish_sample()
         self._steps_done = done = self._steps_done + 1
@@ -187,6 +192,18 @@ class Monitor:
         if self._watch_eval and self._eval_handle is None and self._last_epoch_steps is not None \
                 and done - self._epoch_start >= self._last_epoch_steps - 1:
             self._set_eval_watch(True)  # the epoch is about to end: its evaluation passes come next
+        self._quiet_until = self._quiet_horizon()
+
+    def _quiet_horizon(self) -> int:
+        """Steps done below which a ``step()`` has nothing to do: the step before the next one to arm (the next
+        multiple of ``every``, or the run's last); none while a sample is armed or the evaluation watch is on."""
+        done = self._steps_done
+        if self._sampler.armed or self._watch_eval:
+            return 0
+        horizon = (done // self.every + 1) * self.every - 1
+        if self._last_step is not None and self._last_step - 2 >= done:
+            horizon = min(horizon, self._last_step - 2)
+        return horizon
 
     def expect_last_step(self, step: int) -> None:
         """Sample global step ``step``, the run's last, with histograms: the end of training is then seen as
@@ -195,6 +212,7 @@ class Monitor:
         if isinstance(step, bool) or not isinstance(step, int) or step < 1:
             raise ConfigError(f"expect_last_step needs a step number >= 1, got {step!r}.")
         self._last_step = step if self.histograms_every else None  # no histograms: nothing to take
+        self._quiet_until = 0
         # the next step is the last: (re-)arm it with histograms
         if self._last_step is not None and self._steps_done + 1 == step:
             self._arm()
@@ -291,6 +309,7 @@ class Monitor:
     def _arm(self) -> None:
         """Arm the step about to run; it keeps histograms on every ``histograms_every``-th sampled step and on
         the run's last (which, off the sampling grid, records only the histogram-step quantities)."""
+        self._quiet_until = 0  # the armed step is finished by the next step()
         index, offset = divmod(self._steps_done, self.every)
         due = (offset == 0 and index % self.histograms_every == 0) if self.histograms_every else False
         last = self._steps_done + 1 == self._last_step

@@ -45,7 +45,7 @@ def bin_values(values: Sequence[float] | np.ndarray, activation: str | None = No
     width = (high - low) / HISTOGRAM_BINS
     index = np.clip(((finite - low) / width).astype(np.int64), 0, HISTOGRAM_BINS - 1)
     counts = np.bincount(index, minlength=HISTOGRAM_BINS)
-    edges = [low + i * width for i in range(HISTOGRAM_BINS)] + [high]
+    edges = [*(np.arange(HISTOGRAM_BINS) * width + low).tolist(), high]  # low + i * width, as floats
     return {"edges": edges, "counts": counts.tolist()}
 
 

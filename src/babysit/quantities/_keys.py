@@ -9,9 +9,13 @@ may itself contain ``/``).
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 
 PLACEHOLDER = "{target}"
+# Every sampled step's readout builds each of its keys again, and the diagnosis matches every recorded key
+# against templates: both are memoised (a model's keys are a few hundred; the bound only guards a process
+# that trains many different models).
+MEMO = 16384
 
 
 @cache
@@ -25,6 +29,7 @@ def split(template: str) -> tuple[str, str] | None:
     return head, tail
 
 
+@lru_cache(maxsize=MEMO)
 def build(template: str, target: str | None) -> str:
     """The key of ``template`` for ``target`` (None for a template without a placeholder)."""
     parts = split(template)
@@ -37,6 +42,7 @@ def build(template: str, target: str | None) -> str:
     return parts[0] + target + parts[1]
 
 
+@lru_cache(maxsize=MEMO)
 def match(template: str, key: str) -> tuple[bool, str | None]:
     """``(True, target)`` when ``key`` was built from ``template`` (target None without a placeholder)."""
     parts = split(template)
