@@ -122,3 +122,35 @@ def test_fit_records_a_user_quantity_from_monitor_settings(digits) -> None:
     # fit forwards the settings to the Monitor: the class is all it takes
     assert "activation_max" in h.sections["monitor"]["quantities"]
     assert h.series_of(ActivationMax, target="act1").steps[:3] == [1, 6, 11]
+
+
+class WeightScale(LayerQuantity):
+    """A weighted layer's largest |weight|, read from the module in the forward hook, where gradients are on:
+    the measurement itself is part of an autograd graph."""
+
+    name = "weight_scale"
+    keys: ClassVar[dict[str, str]] = {"max": "weight_scale/{target}"}
+
+    def applies(self, layer) -> bool:
+        return isinstance(getattr(layer.module, "weight", None), torch.nn.Parameter)
+
+    def measure(self, source: LayerOutput) -> Measurement:
+        return Measurement((source.layer.module.weight.abs().amax(),))
+
+    def reduce(self, scalars: Sequence[float], vector: Sequence[float], context: Any) -> dict[str, float]:
+        return {"max": scalars[0]}
+
+
+def test_a_user_quantity_that_requires_grad_is_read_out(digits) -> None:
+    model = _mlp(digits)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    monitor = Monitor(model, opt, every=1, quantities=[WeightScale])
+    X, y = digits.X_train[:64], digits.y_train[:64]
+    before = model.fc1.weight.detach().abs().max().item()
+    loss = F.cross_entropy(model(X), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    monitor.step()
+    assert monitor.history.series_of(WeightScale(), target="fc1").values == [pytest.approx(before)]
+    monitor.close()

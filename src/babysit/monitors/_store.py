@@ -48,7 +48,7 @@ def read_out(pending: Pending, history: History, *, max_points: int, max_histogr
     """Copy everything pending to the host in one transfer and append it to ``history`` (then clear)."""
     if not pending.rows:
         return
-    flat = torch.cat([row.values.reshape(-1) for row in pending.rows])
+    flat = torch.cat([row.values.reshape(-1) for row in pending.rows]).detach()  # a quantity of yours may not be
     ranks = [values.numpy() for values in _gathered(flat)]  # the one copy (every row is float64 already)
     offset = 0
     for row in pending.rows:
