@@ -240,3 +240,23 @@ def test_an_interrupt_while_optuna_creates_a_trial_leaves_no_trial_running(monke
 
     page = report(tmp_path / "s").read_text()
     assert 'class="pill status-interrupted">interrupted<' in page and "status-completed\">" not in page
+
+
+def test_a_trial_whose_clean_up_ctrl_c_cut_short_is_interrupted_not_failed(tmp_path: Path) -> None:
+    # Optuna's journal lock, interrupted while it is released, fails on its way out (FileNotFoundError for the
+    # rename it never made): that trial was interrupted, and runs again when the search resumes
+    def objective(params: dict[str, Any], trial: Any) -> float:
+        if trial.number == 2:
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                raise FileNotFoundError("study.journal.lock-0f3c.rename")  # noqa: B904 (as the lock does)
+        return OBJECTIVE(params, trial)
+
+    with pytest.raises(KeyboardInterrupt):
+        babysit.search(objective, SPACE, strategy="random", trials=4, epochs=1, search_dir=tmp_path, progress=False)
+    states = {t["number"]: t["state"] for t in json.loads((tmp_path / "search.json").read_text())["trials"]}
+    assert states[0] == states[1] == "complete" and states[2] == "interrupted", states
+    resumed = babysit.search(OBJECTIVE, SPACE, strategy="random", trials=4, epochs=1, search_dir=tmp_path,
+                             progress=False)
+    assert sorted(t.state for t in resumed.trials).count("complete") == 4

@@ -195,6 +195,31 @@ def test_interrupt_while_saving_keeps_checkpoint_and_history_together(digits, tm
     assert payload["num_steps"] == len(saved.steps["step"])
 
 
+class _CleanUpCutShort(babysit.Callback):
+    """At epoch 2's end, a clean-up that Ctrl-C cuts short fails on its way out: what Optuna's journal lock does
+    when the interrupt lands while it is being released (it removes a file the interrupted rename never made)."""
+
+    def on_epoch_end(self, run, record) -> None:
+        if record["epoch"] == 2:
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                raise FileNotFoundError("study.journal.lock-0f3c.rename")  # noqa: B904 (as the lock does)
+
+
+def test_an_error_raised_while_ctrl_c_is_handled_is_that_interrupt(digits, tmp_path) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        babysit.fit(_model(digits), digits, epochs=4, run_dir=tmp_path, callbacks=[_CleanUpCutShort()],
+                    options=EVERY_EPOCH, **SETTINGS)
+    # interrupted, not failed: the history ends at the last checkpoint and the run resumes to its end
+    saved = History.load(tmp_path)
+    assert saved.status == "interrupted" and saved.stop_reason == "interrupted by Ctrl-C or SIGTERM"
+    assert len(saved.epochs) == 1
+    resumed = babysit.fit(_model(digits), digits, epochs=4, run_dir=tmp_path, resume=True, options=EVERY_EPOCH,
+                          **SETTINGS)
+    assert resumed.status == "completed" and len(resumed.epochs) == 4
+
+
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the swallowed one, on purpose
 def test_a_ctrl_c_swallowed_by_a_finalizer_still_stops_the_run(digits, tmp_path, monkeypatch, plain_sigint) -> None:
     # CPython runs a signal's handler between any two bytecodes; inside a __del__ the KeyboardInterrupt it

@@ -35,7 +35,7 @@ from babysit.hpsearch._storage import make_storage, trial_id
 from babysit.hpsearch._trust import check_params, check_stage
 from babysit.hpsearch._view import StageSampler, make_pruner, make_sampler
 from babysit.hpsearch.space import Param, space_from_dict
-from babysit.train._interrupt import interrupts_deferred, interrupts_resumed
+from babysit.train._interrupt import interrupt_behind, interrupts_deferred, interrupts_resumed
 
 log = logging.getLogger("babysit")
 MAX_FAILURES = 3  # this many failed trials in a row (errors, not dead workers) stop the search
@@ -109,10 +109,7 @@ class _Runner:
         except (_Surplus, optuna.TrialPruned):
             raise
         except KeyboardInterrupt:
-            if self.last_outcome != "interrupted":  # before its objective ran: it runs again on resume too
-                self.last_outcome = "interrupted"
-                with suppress(Exception):
-                    ot.set_user_attr(_ledger.RESULT, {"outcome": "interrupted", "epochs_run": 0})
+            self._interrupted_before(ot)
             raise
         except UntrustedStudyError as exc:  # the study was altered: stop this worker and the search
             self.fatal = exc
@@ -120,10 +117,20 @@ class _Runner:
             log.error("trial %d refused: %s", ot.number, exc)
             raise
         except Exception as exc:
+            interrupt = interrupt_behind(exc)
+            if interrupt is not None:  # a call to the study that the interrupt cut short failed on its way out
+                self._interrupted_before(ot)
+                raise interrupt from None
             if self.last_error is None:  # failed before the objective ran: a bug of the search itself
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.error("trial %d could not start: %s", ot.number, self.last_error)
             raise
+
+    def _interrupted_before(self, ot: Any) -> None:
+        if self.last_outcome != "interrupted":  # before its objective ran: it runs again on resume too
+            self.last_outcome = "interrupted"
+            with suppress(Exception):
+                ot.set_user_attr(_ledger.RESULT, {"outcome": "interrupted", "epochs_run": 0})
 
     def _run(self, ot: Any) -> float:
         index = ot.user_attrs.get("stage")
@@ -158,20 +165,17 @@ class _Runner:
         try:
             value = self.spec.objective(params, trial)
         except KeyboardInterrupt:
-            self.last_outcome = "interrupted"
-            previous = signal.signal(signal.SIGTERM, signal.SIG_IGN) if _main_thread() else None
-            try:  # a second SIGTERM must not cut this record short; if it cannot be written, the master marks it
-                with suppress(Exception):
-                    self._finish(ot, trial, "interrupted", started)
-            finally:
-                if previous is not None:
-                    signal.signal(signal.SIGTERM, previous)
-            raise
-        except BabysitError as exc:
-            self.fatal = exc
-            self._finish(ot, trial, "failed", started, error=str(exc))
+            self._interrupted(ot, trial, started)
             raise
         except Exception as exc:
+            interrupt = interrupt_behind(exc)
+            if interrupt is not None:  # the objective's clean-up, cut short by the interrupt, failed on its way out
+                self._interrupted(ot, trial, started)
+                raise interrupt from None
+            if isinstance(exc, BabysitError):
+                self.fatal = exc
+                self._finish(ot, trial, "failed", started, error=str(exc))
+                raise
             self._finish(ot, trial, "failed", started, error=f"{type(exc).__name__}: {exc}")
             log.warning("trial %d failed: %s", ot.number, self.last_error)
             raise
@@ -185,6 +189,16 @@ class _Runner:
             raise optuna.TrialPruned(f"pruned after {trial.epochs_run} epochs")
         self._finish(ot, trial, "complete", started, value=float(value))
         return float(value)
+
+    def _interrupted(self, ot: Any, trial: SearchTrial, started: float) -> None:
+        self.last_outcome = "interrupted"
+        previous = signal.signal(signal.SIGTERM, signal.SIG_IGN) if _main_thread() else None
+        try:  # a second SIGTERM must not cut this record short; if it cannot be written, the master marks it
+            with suppress(Exception):
+                self._finish(ot, trial, "interrupted", started)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     def _parent(self, ot: Any) -> tuple[int | None, Any]:
         """The shorter trial this one continues and the state it kept (None, None: train from scratch)."""

@@ -38,6 +38,20 @@ def _raise(signum: int) -> None:
     raise TrainingInterrupted(f"received signal {signal.Signals(signum).name}")
 
 
+def interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM behind ``error``: itself when it is one, or the one that was being handled when it was
+    raised (a clean-up that Ctrl-C cut short and that failed on its way out, like a lock file released twice:
+    the run was interrupted, not broken); None when there is none."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return current
+        seen.add(id(current))
+        current = current.__context__
+    return None
+
+
 def raise_if_interrupted() -> None:
     """Raise an interrupt that was received but lost (swallowed in a finalizer); called once per step."""
     if _requested:

@@ -36,7 +36,12 @@ from babysit.train._device import resolve_device
 from babysit.train._distributed import process_group, reduce_tally, wrap
 from babysit.train._evaluate import evaluate, to_device_pair
 from babysit.train._inputs import check_labels, check_settings, schedule_spec, split_bundle
-from babysit.train._interrupt import interrupt_requested, raise_if_interrupted, sigterm_as_interrupt
+from babysit.train._interrupt import (
+    interrupt_behind,
+    interrupt_requested,
+    raise_if_interrupted,
+    sigterm_as_interrupt,
+)
 from babysit.train._meta import run_meta
 from babysit.train._step import Step
 from babysit.train._tally import DRAIN_EVERY, EpochTally
@@ -156,7 +161,8 @@ def fit(
         except StopTraining as stop:
             status, run.history.stop_reason = "stopped", stop.reason
         except BaseException as exc:  # every callback closes, then it is raised again
-            status, failure = ("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"), exc
+            interrupt = interrupt_behind(exc)  # an error that Ctrl-C or SIGTERM caused is that interrupt
+            status, failure = ("failed", exc) if interrupt is None else ("interrupted", interrupt)
         _close(run, status, failure)
     return run.history
 
