@@ -110,7 +110,8 @@ def fit(
     Returns:
         The History; ``history.status`` is ``completed``, ``stopped`` (a callback raised ``StopTraining``) or
         ``diverged``. On Ctrl-C or SIGTERM the callbacks close (the run folder keeps the last finished epoch)
-        and the KeyboardInterrupt is raised again; any other error likewise.
+        and the KeyboardInterrupt is raised again, also when a clean-up it cut short failed on its way out (that
+        error is the interrupt's); any other error likewise.
     """
     opts = FitOptions.of(options)
     check_settings(epochs=epochs, batch_size=batch_size, reg=reg, lr=lr)
