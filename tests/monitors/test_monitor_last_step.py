@@ -20,7 +20,8 @@ def _net() -> nn.Module:
     return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
 
 
-def _train(model: nn.Module, opt: torch.optim.Optimizer, monitor: Monitor, steps: int) -> None:
+def _train(model: nn.Module, opt: torch.optim.Optimizer, monitor: Monitor, steps: int, *,
+           hand_loss: bool = True) -> None:
     g = torch.Generator().manual_seed(0)
     for _ in range(steps):
         X, y = torch.randn(32, 6, generator=g), torch.randint(0, 3, (32,), generator=g)
@@ -28,7 +29,7 @@ def _train(model: nn.Module, opt: torch.optim.Optimizer, monitor: Monitor, steps
         opt.zero_grad()
         loss.backward()
         opt.step()
-        monitor.step(loss)
+        monitor.step(loss if hand_loss else None)
 
 
 @contextlib.contextmanager
@@ -104,14 +105,7 @@ def test_steps_given_no_loss_sample_the_same_grid_and_last_step(every: int, last
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
         monitor = Monitor(model, opt, every=every, histograms_every=2, watch_eval=False)
         monitor.expect_last_step(last)
-        g = torch.Generator().manual_seed(0)
-        for _ in range(last):
-            X, y = torch.randn(32, 6, generator=g), torch.randint(0, 3, (32,), generator=g)
-            loss = F.cross_entropy(model(X), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            monitor.step(loss if hand_loss else None)
+        _train(model, opt, monitor, last, hand_loss=hand_loss)
         history = monitor.history
         recorded.append((history.series["ratio/0.weight"]["step"],
                          {key: [s["step"] for s in snaps] for key, snaps in history.histograms.items()}))
