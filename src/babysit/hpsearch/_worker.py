@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import optuna
 
@@ -108,19 +108,16 @@ class _Runner:
                 return self._run(ot)
         except (_Surplus, optuna.TrialPruned):
             raise
-        except KeyboardInterrupt:
-            self._interrupted_before(ot)
-            raise
         except UntrustedStudyError as exc:  # the study was altered: stop this worker and the search
             self.fatal = exc
             self.last_error = str(exc)
             log.error("trial %d refused: %s", ot.number, exc)
             raise
-        except Exception as exc:
-            interrupt = interrupt_behind(exc)
-            if interrupt is not None:  # a call to the study that the interrupt cut short failed on its way out
+        except (KeyboardInterrupt, Exception) as exc:
+            interrupt = interrupt_behind(exc)  # also a call to the study that the interrupt cut short
+            if interrupt is not None:
                 self._interrupted_before(ot)
-                raise interrupt from None
+                _raise_interrupt(interrupt, exc)
             if self.last_error is None:  # failed before the objective ran: a bug of the search itself
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.error("trial %d could not start: %s", ot.number, self.last_error)
@@ -164,14 +161,11 @@ class _Runner:
         started = time.perf_counter()
         try:
             value = self.spec.objective(params, trial)
-        except KeyboardInterrupt:
-            self._interrupted(ot, trial, started)
-            raise
-        except Exception as exc:
-            interrupt = interrupt_behind(exc)
-            if interrupt is not None:  # the objective's clean-up, cut short by the interrupt, failed on its way out
+        except (KeyboardInterrupt, Exception) as exc:
+            interrupt = interrupt_behind(exc)  # also a clean-up of the objective that the interrupt cut short
+            if interrupt is not None:
                 self._interrupted(ot, trial, started)
-                raise interrupt from None
+                _raise_interrupt(interrupt, exc)
             if isinstance(exc, BabysitError):
                 self.fatal = exc
                 self._finish(ot, trial, "failed", started, error=str(exc))
@@ -271,6 +265,13 @@ def runnable(trials: list[Any], stage: dict[str, Any]) -> bool:
         t.state == optuna.trial.TrialState.WAITING and t.user_attrs.get("stage") == stage["index"] for t in trials
     )
     return waiting or _ledger.has_room(trials, stage)
+
+
+def _raise_interrupt(interrupt: KeyboardInterrupt, caught: BaseException) -> NoReturn:
+    """Raise ``interrupt`` again: as it is when it was what was caught, else instead of the error it caused."""
+    if interrupt is caught:
+        raise interrupt
+    raise interrupt from None
 
 
 def work(
