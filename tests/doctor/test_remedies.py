@@ -77,3 +77,34 @@ def test_a_fix_is_kept_only_beyond_the_noise_of_the_validation_split() -> None:
     assert judge("lr_too_high", 0.90, 0.95, 362, []).kept  # +5 points: real
     assert not judge("lr_too_high", 0.10, 0.95, 362, ["lr_too_high"]).kept  # the finding is still there
     assert not judge("loss_diverged", None, 0.5, 36, ["update_ratio_too_high", "loss_diverged"]).kept
+
+
+def test_rate_remedies_recommend_the_diagnosis_rate() -> None:
+    """Every finding about the learning rate recommends one rate, evidence["recommended_lr"]: its config fix too."""
+    cfg = _cfg(optimizer={"name": "sgd", "lr": 3.0})
+    for code in ("update_ratio_too_high", "lr_too_high", "loss_diverged"):
+        finding = Finding(code, "warning", "x", {"lr": 3.0, "recommended_lr": 1e-4})
+        assert remedy_for(finding, cfg).fixes[0] == {"optimizer.lr": 1e-4}
+    low = _cfg(optimizer={"name": "sgd", "lr": 1e-5})
+    for code in ("lr_too_low", "update_ratio_too_low"):
+        finding = Finding(code, "warning", "x", {"lr": 1e-5, "recommended_lr": 0.003})
+        assert remedy_for(finding, low).fixes[0] == {"optimizer.lr": 0.003}
+    # a recommendation that moves the rate the other way is no cure for that finding: the factor steps stand
+    against = Finding("lr_too_high", "warning", "x", {"lr": 3.0, "recommended_lr": 10.0})
+    assert remedy_for(against, cfg).fixes[0] == {"optimizer.lr": 1.0}
+    # the range test's measured rate still goes first in the doctor, then the recommended one
+    hinted = remedy_for(Finding("lr_too_high", "warning", "x", {"recommended_lr": 1e-4}), cfg, lr_hint=0.02)
+    assert hinted.fixes[:2] == [{"optimizer.lr": 0.02}, {"optimizer.lr": 1e-4}]
+
+
+def test_a_divergence_from_raw_inputs_is_cured_at_its_cause_first() -> None:
+    """loss_diverged whose cause is unnormalised inputs says "standardise, then retry the same rate": its config
+    fix is that, with lower rates after it."""
+    cfg = _cfg(data={"normalize": "none"}, optimizer={"name": "sgd", "lr": 3.0})
+    finding = Finding("loss_diverged", "error", "x", {"lr": 3.0, "cause_code": "inputs_not_normalized"})
+    remedy = remedy_for(finding, cfg)
+    assert remedy.fixes[0] == {"data.normalize": "standardize"}
+    assert {"optimizer.lr": 0.3} in remedy.fixes[1:]
+    # a run that learns nothing because it diverged gets no second, different cure
+    stuck = Finding("no_learning", "error", "x", {"cause": "the loss diverged", "cause_code": "diverged"})
+    assert remedy_for(stuck, cfg).fixes == []

@@ -33,7 +33,9 @@ class Cause:
 
 # --- no learning ----------------------------------------------------------------------------------------------------
 def why_no_learning(history: History) -> Cause:
-    """Why validation accuracy stays at chance: memorised labels, L2, a blocked signal, the rate, or the data."""
+    """Why validation accuracy stays at chance: memorised labels, a missing zero_grad, L2, a blocked signal, the
+    rate, or the data. A missing zero_grad comes before the rest: the gradients it piles up make the updates large
+    (read as too high a rate) and can kill ReLUs (read as a blocked signal)."""
     chance = v.chance(history) or 0.0
     train = v.finite(v.per_epoch(history, "train_acc"))
     if _facts.diverged(history):
@@ -49,11 +51,14 @@ def why_no_learning(history: History) -> Cause:
                      f"training accuracy still rose to {max(train):.2f}: the network memorises labels that do not "
                      "follow from the inputs",
                      "check that labels match their inputs (shuffled or misaligned labels?)", {"train_acc": max(train)})
+    carried = _zero_grad_missing(history) or lbfgs_minibatch(history)
+    if carried is not None:
+        return carried
     if _facts.regularization_dominates(history):
         return Cause("regularization", "the L2 term swamps the data loss", "see regularization_dominates")
     blocked = _facts.blocked_signal(history)
     if blocked:
-        return Cause("blocked_signal", blocked, "fix that first: " + blocked[blocked.index("(see") + 1 : -1])
+        return Cause("blocked_signal", blocked, "fix that first: " + _facts.blocked_fix(blocked))
     return _rate_or_data(history)
 
 
@@ -64,7 +69,13 @@ def _rate_or_data(history: History) -> Cause:
     curve = f"the loss went from {v.fmt(start)} to {v.fmt(losses[-1])}" if losses and start else "the loss"
     ratios = _facts.ratio_medians(history)
     top = max(ratios.values()) if ratios else None
-    if (top is not None and top < T.RATIO_SMALL) or (top is None and moved is not None and moved < T.LOSS_STILL):
+    if top is None and _facts.ratios_recorded(history) and not v.is_lbfgs(history):
+        # ratios were recorded and every one is 0: no weight changed, which no learning rate explains
+        return Cause("no_updates", f"{curve}, and no weight tensor changed at all (every update/weight ratio is 0)",
+                     "check that the optimizer holds the model's parameters and that its learning rate is not 0 "
+                     "(see frozen_parameters)", {"moved": moved})
+    if (top is not None and top < T.RATIO_SMALL) or (top is None and moved is not None and moved < T.LOSS_STILL
+                                                     and not v.is_lbfgs(history)):
         rate = _rate.recommend(history, 10.0)
         why = (f"the updates are tiny (largest update/weight ratio {v.fmt(top)}, healthy ~1e-3)" if top is not None
                else f"{curve}, barely moving: the steps are too tiny to learn (no update ratios were recorded "
@@ -90,10 +101,9 @@ def _rate_or_data(history: History) -> Cause:
 # --- divergence -------------------------------------------------------------------------------------------------
 def why_diverged(history: History, step: int) -> Cause:
     """Why the loss blew up at ``step``: a missing zero_grad, raw inputs, a huge init, the rate, no normalisation."""
-    carry = _facts.carry(history)
-    if carry is not None and carry.share >= T.MAJORITY:
-        return Cause("zero_grad_missing", f"{carry.value:.0%} of each gradient was left over from earlier steps",
-                     "call optimizer.zero_grad() once per step, before backward()", {"carry": carry.value})
+    carried = _zero_grad_missing(history) or lbfgs_minibatch(history)
+    if carried is not None:
+        return carried
     for cause in (_raw_inputs(history), _huge_init(history), _fast_updates(history, step),
                   _growing_activations(history, step)):
         if cause is not None:
@@ -103,6 +113,35 @@ def why_diverged(history: History, step: int) -> Cause:
                  "nothing recorded points elsewhere (initial loss, inputs and activations look normal), so the "
                  "likeliest cause is the learning rate", f"lower the learning rate 10x: try {rate.text()}",
                  rate.evidence())
+
+
+def _zero_grad_missing(history: History) -> Cause | None:
+    carry = _facts.carried(history)
+    if carry is None:
+        return None
+    return Cause("zero_grad_missing",
+                 f"{carry.value:.0%} of each gradient was left over from earlier steps: optimizer.zero_grad() is "
+                 "missing, so every update adds up all the gradients before it",
+                 "fix that first: see gradient_accumulation (call optimizer.zero_grad() once per step, before "
+                 "loss.backward())", {"carry": carry.value})
+
+
+def lbfgs_minibatch(history: History) -> Cause | None:
+    """L-BFGS stepped on mini-batches: each step runs up to ``max_iter`` iterations on one batch with curvature
+    pairs gathered on other batches, which do not fit it, so it overshoots (or fits each batch in turn)."""
+    spe = v.steps_per_epoch(history)
+    if not v.is_lbfgs(history) or spe is None or spe <= 1:
+        return None
+    batch, total = history.meta.get("batch_size"), history.meta.get("num_train")
+    size = f", batch size {batch}" if isinstance(batch, int) else ""
+    full = f"batch_size >= the {total} training examples" if isinstance(total, int) else "the whole training set as "\
+        "one batch"
+    return Cause("lbfgs_minibatch",
+                 f"L-BFGS ran on mini-batches ({spe} steps per epoch{size}): each step solves one batch with up to "
+                 "max_iter iterations, using curvature measured on other batches that does not fit it; L-BFGS is a "
+                 "full-batch method",
+                 f"train L-BFGS on full batches ({full}, one step per epoch), or use a first-order optimizer "
+                 "(adam, or sgd with momentum) for mini-batches", {"steps_per_epoch": spe, "batch_size": batch})
 
 
 def _raw_inputs(history: History) -> Cause | None:
@@ -118,7 +157,9 @@ def _raw_inputs(history: History) -> Cause | None:
 def _huge_init(history: History) -> Cause | None:
     scales = {n: s for n in v.weight_names(history) if (s := _facts.init_scale(history, n)) is not None}
     name, scale = max(scales.items(), key=lambda kv: kv[1]) if scales else (None, 0.0)
-    start, classes = _facts.initial_loss(history), v.num_classes(history)
+    # the first step's loss: an epoch's mean (all a run without per-step losses has) includes the blow-up itself
+    first = v.finite(history.steps.get("loss", [])[:1])
+    start, classes = (first[0] if first else None), v.num_classes(history)
     expected = math.log(classes) if classes else None
     loud = start is not None and expected is not None and start > T.INIT_LOSS * expected
     if scale <= T.INIT_LARGE * math.sqrt(2) and not loud:
@@ -134,6 +175,8 @@ def _huge_init(history: History) -> Cause | None:
 
 
 def _fast_updates(history: History, step: int) -> Cause | None:
+    if v.is_lbfgs(history):  # one L-BFGS step is a whole solve: its ratio says nothing about the rate
+        return None
     peaks = {}
     for name in v.weight_names(history):
         steps, values = v.series(history, UpdateRatio, "ratio", name)

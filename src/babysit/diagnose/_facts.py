@@ -35,15 +35,22 @@ class Measure:
     value: float  # the median over the sampled steps considered
     step: int | None  # the first sampled step where the condition held
     share: float  # the share of sampled steps where it held
+    held: float | None = None  # the median over the steps where it held (None: it never held)
 
 
 def summarise(steps: list[int], values: list[float], holds) -> Measure | None:
+    """The median of the finite ``values``, and where (first step, share) and how (``held``) ``holds`` was true.
+
+    A rule that fires on the share and quotes a number next to its threshold quotes ``held``: with half the
+    steps past the threshold, the median of all of them can average a value past it with one that is not
+    (and so sit on the wrong side of the threshold the message names)."""
     pairs = [(s, x) for s, x in zip(steps, values) if isinstance(x, (int, float)) and math.isfinite(x)]
     if not pairs:
         return None
     flags = [bool(holds(x)) for _, x in pairs]
     first = next((s for (s, _), f in zip(pairs, flags) if f), None)
-    return Measure(v.median(x for _, x in pairs) or 0.0, first, v.fraction_true(flags))
+    held = v.median(x for (_, x), f in zip(pairs, flags) if f)
+    return Measure(v.median(x for _, x in pairs) or 0.0, first, v.fraction_true(flags), held)
 
 
 def initial_loss(history: History) -> float | None:
@@ -73,8 +80,41 @@ def _all_below(values: list[Any], limit: float) -> bool:
         return False
 
 
+def bad_epoch(history: History) -> tuple[int, float] | None:
+    """Without per-step losses (a framework callback whose model returned no loss: label smoothing or a
+    ``compute_loss_func`` in the Hugging Face Trainer, which then logs only epoch means): the first epoch whose
+    training loss is NaN/inf or above ``LOSS_EXPLODE`` x where an untrained model starts (``ln C`` when the
+    classes are known, else the first epoch's loss, which then cannot itself count)."""
+    if any(isinstance(x, (int, float)) for x in history.steps.get("loss", [])):
+        return None  # first_bad_step judges the steps
+    losses = v.per_epoch(history, "train_loss")
+    classes = v.num_classes(history)
+    first = v.finite(losses[:1])
+    start = math.log(classes) if classes else (first[0] if first else None)
+    limit = T.LOSS_EXPLODE * start if start is not None and start > 0 else math.inf
+    for i, x in enumerate(losses):
+        if isinstance(x, (int, float)) and not x <= limit and (classes or i > 0):
+            return i + 1, float(x)
+    return None
+
+
+def last_step_of(history: History, epoch: int) -> int:
+    """The last optimizer step of ``epoch``: from the steps per epoch, else the epochs' step counts, else the
+    sampled steps spread evenly over the epochs (the update ratios carry steps even when the losses don't)."""
+    spe = v.steps_per_epoch(history)
+    counts = v.per_epoch(history, "steps")
+    if all(isinstance(x, (int, float)) and x > 0 for x in counts[:epoch]) and len(counts) >= epoch:
+        return int(sum(counts[:epoch]))  # type: ignore[arg-type]
+    if spe:
+        return epoch * spe
+    sampled = [s for name in v.weight_names(history) for s in v.series(history, UpdateRatio, "ratio", name)[0]]
+    if sampled and history.epochs:
+        return max(1, math.ceil(max(sampled) * epoch / len(history.epochs)))
+    return 1 << 62
+
+
 def diverged(history: History) -> bool:
-    return history.status == "diverged" or first_bad_step(history) is not None
+    return history.status == "diverged" or first_bad_step(history) is not None or bad_epoch(history) is not None
 
 
 def data_losses(history: History) -> list[float | None]:
@@ -83,17 +123,73 @@ def data_losses(history: History) -> list[float | None]:
     return data if any(x is not None for x in data) else v.per_epoch(history, "train_loss")
 
 
+def ratio_samples(history: History, name: str, *, early: bool = True) -> list[tuple[int, float]]:
+    """``(step, update/weight ratio)`` of ``name`` that say how fast it learns, over the first half of them
+    (``early``: late in a run annealing and convergence shrink updates by design).
+
+    Left out: steps whose gradient was exactly 0 (momentum coasting on after the units died: no gradient, so
+    nothing the rate scaled), the run's first update while later samples exist (Adam's first step moves every
+    weight by exactly the rate, whatever its gradient, and momentum has not built up yet: in a run of 10 steps
+    it would be half of the samples), and every sample of a tensor that started at zero (a zero-initialised
+    positional table: its ratio measures how far it has come from zero, ~1/steps, not the size of its steps)."""
+    if _zero_initialised(history, name):
+        return []
+    steps, values = v.series(history, UpdateRatio, "ratio", name)
+    pairs = [(s, float(x)) for s, x in zip(steps, values) if isinstance(x, (int, float)) and math.isfinite(x)]
+    no_gradient = {s for s, g in zip(*v.series(history, GradientNorm, "norm", name)) if g == 0}
+    if any(s not in no_gradient for s, _ in pairs):
+        pairs = [(s, x) for s, x in pairs if s not in no_gradient]
+    if len(pairs) > 1 and pairs[0][0] == 1:
+        pairs = pairs[1:]
+    if early and len(pairs) > 1:
+        pairs = pairs[: max(1, math.ceil(len(pairs) / 2))]
+    return pairs
+
+
+def _zero_initialised(history: History, name: str) -> bool:
+    norms = v.series(history, UpdateRatio, "weight_norm", name)
+    first = next(((s, x) for s, x in zip(*norms) if isinstance(x, (int, float)) and math.isfinite(x)), None)
+    return first is not None and first[0] == 1 and first[1] == 0
+
+
 def ratio_medians(history: History, *, early: bool = True) -> dict[str, float]:
-    """Median update/weight ratio of each trainable weight tensor that changed, over the first half of
-    the samples (``early``): late in a run annealing and convergence shrink updates by design."""
+    """Median update/weight ratio of each trainable weight tensor that changed, over the samples
+    :func:`ratio_samples` keeps. Empty for L-BFGS: one of its steps is a whole quasi-Newton solve (up to
+    ``max_iter`` iterations with a line search), so ~1e-3 per step says nothing about its rate."""
+    if v.is_lbfgs(history):
+        return {}
     out = {}
     for name in v.weight_names(history):
-        good = v.finite(v.series(history, UpdateRatio, "ratio", name)[1])
-        if early and len(good) > 1:
-            good = good[: max(1, math.ceil(len(good) / 2))]
+        good = [x for _, x in ratio_samples(history, name, early=early)]
         if good and any(x > 0 for x in good):
             out[name] = v.median(good)  # type: ignore[assignment]
     return out
+
+
+def ratios_recorded(history: History) -> bool:
+    """Whether update/weight ratios of any weight tensor were recorded (all zero counts: nothing moved)."""
+    return any(v.finite(v.series(history, UpdateRatio, "ratio", n)[1]) for n in v.weight_names(history))
+
+
+def no_weight_gradient(history: History) -> Measure | None:
+    """The share of sampled steps on which every trainable weight tensor's gradient norm was exactly 0, when that
+    is most of them (at least two samples): nothing reaches the weights. Dead ReLUs do this whether or not
+    dead_units could count them (it measures ``nn.ReLU`` modules, never a functional ``F.relu``), and so does a
+    loss that does not depend on the model's outputs."""
+    trainable = {p["name"] for p in v.parameters(history) if p.get("requires_grad", True) and
+                 p.get("in_optimizer", True)}
+    names = [n for n in v.weight_names(history) if n in trainable]
+    per_step: dict[int, list[float]] = {}
+    for name in names:
+        for s, x in zip(*v.series(history, GradientNorm, "norm", name)):
+            if isinstance(x, (int, float)) and math.isfinite(x):
+                per_step.setdefault(s, []).append(float(x))
+    full = sorted(s for s, xs in per_step.items() if len(xs) == len(names))
+    if not names or len(full) < 2:
+        return None
+    flags = [max(per_step[s]) == 0 for s in full]
+    m = summarise(full, [float(f) for f in flags], lambda x: x > 0)
+    return m if m is not None and m.share >= T.MAJORITY else None
 
 
 def trunk_ratio(history: History) -> tuple[list[int], list[float], str, str] | None:
@@ -152,7 +248,16 @@ def layer_measure(history: History, quantity: type[LayerQuantity], threshold: fl
 
 
 def init_scale(history: History, param: str) -> float | None:
-    """First recorded weight std of ``param`` divided by Xavier's ``1/sqrt(fan_in)``."""
+    """First recorded weight std of ``param`` divided by Xavier's ``1/sqrt(fan_in)``.
+
+    Only a weight that multiplies its input (a Linear or Conv kernel, or a parameter of no recorded layer, such
+    as an attention's fused projection) has a fan-in that sets its scale. An embedding's table is looked up, not
+    multiplied: each output is one row, whatever the width, so ``1/sqrt(width)`` says nothing about it, and
+    PyTorch's default N(0, 1) would read as "6x too large" at width 32. Those are not judged (None).
+    """
+    owner = next((layer for layer in history.layers if param in layer.get("params", [])), None)
+    if owner is not None and owner.get("kind") != "weighted":
+        return None
     record = next((p for p in v.parameters(history) if p["name"] == param), None)
     norms = v.series(history, UpdateRatio, "weight_norm", param)[1]
     if record is None or not record.get("fan_in") or not v.finite(norms[:1]):
@@ -164,6 +269,16 @@ def init_scale(history: History, param: str) -> float | None:
 def carry(history: History) -> Measure | None:
     steps, values = v.series(history, GradientCarry)
     return summarise(steps, values, lambda x: x > T.CARRY)
+
+
+def carried(history: History) -> Measure | None:
+    """The gradient carry-over when most sampled steps show it (``zero_grad`` missing), else None.
+
+    Every rule that could blame the learning rate asks this first: a gradient that adds up those of all earlier
+    steps grows without bound, so the updates are large at any rate, and a lower rate only delays the damage.
+    """
+    m = carry(history)
+    return m if m is not None and m.share >= T.MAJORITY and m.value > T.CARRY else None
 
 
 def regularization_share(history: History) -> tuple[float, int, float, float] | None:
@@ -204,6 +319,22 @@ def hidden_regularization(history: History) -> dict[str, _weights.Shrinkage] | N
     return pulled if stalled and losses[-1] > T.REG_STUCK * start else None
 
 
+def loss_flat(losses: list[float]) -> bool:
+    """Whether the per-epoch loss has stopped falling: over the last third of the epochs its mean fell by less
+    than ``PLATEAU_FLAT`` from the third before, and by less than ``PLATEAU_FLAT_EPOCH`` per epoch."""
+    third = max(1, len(losses) // 3)
+    before, last = sum(losses[-2 * third : -third]) / third, sum(losses[-third:]) / third
+    if before <= 0:
+        return True
+    fell = (before - last) / before
+    return fell < T.PLATEAU_FLAT and fell / third < T.PLATEAU_FLAT_EPOCH
+
+
+def new_low(losses: list[float]) -> bool:
+    """Whether the last epoch's loss is below every earlier one by more than ``PLATEAU_FLAT``: still falling."""
+    return len(losses) >= 2 and losses[-1] < (1 - T.PLATEAU_FLAT) * min(losses[:-1])
+
+
 def loss_moved(history: History) -> float | None:
     """How far the per-epoch data loss fell below its first epoch, relative to it (None before two epochs).
 
@@ -238,6 +369,17 @@ def blocked_signal(history: History) -> str | None:
     depth = gradient_depth_ratio(history)
     if depth and depth[1] and (v.median(depth[1]) or 1.0) < T.GRAD_VANISH:
         return "the gradients vanish before they reach the first layers (see vanishing_gradients)"
+    zero = no_weight_gradient(history)
+    if zero is not None:
+        return (f"the gradient of every weight tensor is exactly 0 (on {zero.share:.0%} of the sampled steps, from "
+                f"step {zero.step}), so no learning rate can move them: nothing reaches the weights (check for "
+                "ReLUs that never fire, such as a large negative bias before an F.relu, which dead_units cannot "
+                "count, and that the loss is computed from the model's outputs)")
     return None
+
+
+def blocked_fix(blocked: str) -> str:
+    """What to do about a :func:`blocked_signal` cause: its closing parenthesis ("see dead_units", "check ...")."""
+    return blocked[blocked.rindex("(") + 1 : -1]
 
 

@@ -58,12 +58,53 @@ def per_epoch(history: History, key: str) -> list[float | None]:
     return [x if isinstance(x := e.get(key), NUMBER) else None for e in history.epochs]
 
 
-def first_lr(history: History) -> float | None:
-    lrs = finite(per_epoch(history, "lr")) or finite(history.steps.get("lr", []))
+def run_lr(history: History) -> float | None:
+    """The learning rate the run trained with: the highest rate its steps used (the peak of a warmup, the start
+    of a decay), else the highest an epoch record holds, else the configured one (meta).
+
+    Not an epoch record's rate first: that is read when the epoch closes, after the scheduler stepped, so a
+    schedule that decays to 0 (the Hugging Face Trainer's default) would quote "lr 0" for a run that trained at
+    3e-3, and every rate derived from it would be 0 or missing."""
+    lrs = [x for x in finite(history.steps.get("lr", [])) if x > 0] or [x for x in finite(per_epoch(history, "lr"))
+                                                                          if x > 0]
     if lrs:
-        return lrs[0]
+        return max(lrs)
     lr = history.meta.get("lr")
     return float(lr) if isinstance(lr, (int, float)) else None
+
+
+def lr_at(history: History, step: int) -> float | None:
+    """The learning rate recorded for ``step`` (None when the steps' rates were not recorded)."""
+    lrs = history.steps.get("lr", [])
+    if 1 <= step <= len(lrs) and isinstance(x := lrs[step - 1], NUMBER) and isfinite(x):
+        return float(x)
+    return None
+
+
+def optimizer_name(history: History) -> str | None:
+    """The optimizer's name, lower case: ``fit``'s setting (a name, a dict with one, or a built optimizer's class),
+    else the class the Monitor watched."""
+    spec = history.meta.get("optimizer")
+    name = spec.get("name") if isinstance(spec, dict) else spec
+    if not isinstance(name, str):
+        name = history.sections.get("monitor", {}).get("optimizer")
+    return name.lower() if isinstance(name, str) else None
+
+
+def is_lbfgs(history: History) -> bool:
+    """Trained with L-BFGS (``torch.optim.LBFGS`` or babysit's ``lbfgs``): each step is a quasi-Newton solve of up
+    to ``max_iter`` iterations, not one small step, so the per-step update/weight ratio (~1e-3) does not apply."""
+    name = optimizer_name(history)
+    return name is not None and "lbfgs" in name
+
+
+def steps_per_epoch(history: History) -> int | None:
+    """Optimizer steps per epoch: ``fit``'s meta, else the most an epoch record counted."""
+    spe = history.meta.get("steps_per_epoch")
+    if isinstance(spe, int) and spe > 0:
+        return spe
+    counts = [x for x in per_epoch(history, "steps") if x]
+    return int(max(counts)) if counts else None
 
 
 def num_classes(history: History) -> int | None:

@@ -68,7 +68,7 @@ def pulled_to_zero(history: History) -> dict[str, Shrinkage]:
 def below_precision(history: History) -> dict[str, float]:
     """Tensors that never changed although their gradient is non-zero, because ``lr * |grad| / |W|`` (the step
     plain SGD would take) is below float32's resolution: ``{name: that ratio}``."""
-    lr = v.first_lr(history)
+    lr = v.run_lr(history)
     if not lr or lr <= 0:
         return {}
     out = {}

@@ -78,6 +78,9 @@ def _first_epoch_gap(history: History) -> tuple[float, float, float] | None:
     pairs = _pairs(history)
     if len(pairs) < 2 or pairs[0][0] != 1:
         return None
+    if v.is_lbfgs(history) and _causes.lbfgs_minibatch(history) is None:
+        # full-batch L-BFGS scores the training set after its own solve on it: a gap is plain overfitting
+        return None
     _, room = _room(history)
     n = v.num_val(history)
 
@@ -103,6 +106,15 @@ def train_val_mismatch(history: History) -> list[Finding]:
                f"validation accuracy {val:.2f} (gap {gap:.2f})")
     if isinstance(losses.get("train_loss"), float) and isinstance(losses.get("val_loss"), float):
         message += f", training loss {v.fmt(losses['train_loss'])} against {v.fmt(losses['val_loss'])}"
+    lbfgs = _causes.lbfgs_minibatch(history)
+    if lbfgs is not None:
+        # L-BFGS scores each batch after up to max_iter iterations on it: its training accuracy is measured on
+        # examples it has just fitted, not on unseen ones
+        message += (": L-BFGS scores each mini-batch after fitting it with up to max_iter iterations, so the "
+                    f"training accuracy counts examples it has just fitted; {lbfgs.reason}")
+        return [Finding("train_val_mismatch", "warning", message,
+                        {"gap": gap, "train_acc": train, "val_acc": val, "cause_code": lbfgs.code, **lbfgs.evidence},
+                        lbfgs.suggestion)]
     message += ": the training loss and accuracy count targets the validation does not"
     return [Finding("train_val_mismatch", "warning", message, {"gap": gap, "train_acc": train, "val_acc": val},
                     "make the training loss skip what validation skips: padding (ignore_index / a mask), "
@@ -159,9 +171,7 @@ def underfitting(history: History) -> list[Finding]:
         return []
     epoch, train, val = pairs[-1]
     chance, room = _room(history)
-    third = max(1, len(losses) // 3)
-    before, last = sum(losses[-2 * third : -third]) / third, sum(losses[-third:]) / third
-    flat = before <= 0 or (before - last) / before < T.PLATEAU_FLAT
+    flat = _facts.loss_flat(losses)
     low = train < chance + T.UNDERFIT_ACC * room
     if not low or abs(train - val) >= T.UNDERFIT_GAP * room or not flat:
         return []

@@ -5,14 +5,15 @@ the recorded weights show it, the initialisation behind it."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from babysit.diagnose import _facts
+from babysit.diagnose import _facts, _rate
 from babysit.diagnose import _view as v
 from babysit.diagnose import thresholds as T
 from babysit.diagnose._registry import rule
 from babysit.findings import Finding
 from babysit.history import History
-from babysit.quantities import ActivationMoments, DeadFraction, InputMoments, Saturation
+from babysit.quantities import ActivationMoments, DeadFraction, InputMoments, Saturation, UpdateRatio
 
 
 def _init_cause(history: History, *, small: bool) -> tuple[str, str] | None:
@@ -98,7 +99,8 @@ def saturated_activations(history: History) -> list[Finding]:
                     "use Xavier init (std 1/sqrt(fan_in)) and standardised inputs, or ReLU units")]
 
 
-@rule("dead_units", "B5", needs=("dead_fraction",), uses=("update_ratio", "activation_moments"))
+@rule("dead_units", "B5", needs=("dead_fraction",),
+      uses=("update_ratio", "gradient_norm", "activation_moments", "gradient_carry"))
 def dead_units(history: History) -> list[Finding]:
     """ReLU layers where most units never fire on the sampled examples."""
     found = _facts.layer_measure(history, DeadFraction, T.DEAD)
@@ -109,12 +111,32 @@ def dead_units(history: History) -> list[Finding]:
                f"{v.epoch_of(history, m.step)})")
     if len(found) > 1:
         message += f"; also {', '.join(f'{n} {x.value:.0%}' for n, x in found.items() if n != name)}"
-    evidence = {"layers": {n: x.value for n, x in found.items()}, "step": m.step}
+    evidence: dict[str, Any] = {"layers": {n: x.value for n, x in found.items()}, "step": m.step}
     suggestion = "lower the learning rate, initialise biases at 0 (or a small positive value), or use leaky ReLU"
     ratio = v.median(_facts.ratio_medians(history, early=False).values())
-    if ratio is not None and ratio > T.RATIO_PLATEAU / 2:
-        message += f"; the updates are large (median update/weight ratio {v.fmt(ratio)}): a too-high lr kills ReLUs"
-        evidence["median_ratio"] = ratio
+    peak = _peak_before(history, m.step)
+    carry = _facts.carried(history)
+    if ratio is not None and ratio > T.RATIO_PLATEAU / 2 and carry is not None:
+        # the updates are large because each one adds up all earlier gradients, not because of the rate
+        message += (f"; the updates are large (median update/weight ratio {v.fmt(ratio)}) because {carry.value:.0%} "
+                    "of each gradient is left over from earlier steps (see gradient_accumulation)")
+        evidence.update(median_ratio=ratio, cause_code="zero_grad_missing")
+        suggestion = ("call optimizer.zero_grad() once per step, before loss.backward() (see gradient_accumulation); "
+                      "then initialise biases at 0 (or a small positive value), or use leaky ReLU")
+    elif (ratio is not None and ratio > T.RATIO_PLATEAU / 2) or peak is not None:
+        if ratio is not None and ratio > T.RATIO_PLATEAU / 2:
+            message += f"; the updates are large (median update/weight ratio {v.fmt(ratio)})"
+            evidence["median_ratio"] = ratio
+        elif peak is not None:
+            param, top, at = peak
+            message += (f"; the updates were large before they died (update/weight ratio {v.fmt(top)} in {param} "
+                        f"at step {at})")
+            evidence["peak_ratio"] = {"param": param, "ratio": top, "step": at}
+        message += ": a too-high lr kills ReLUs"
+        rate = _rate.recommend(history, 0.1)
+        evidence.update(cause_code="learning_rate", **rate.evidence())
+        suggestion = (f"lower the learning rate (try {rate.text()}), initialise biases at 0 (or a small positive "
+                      "value), or use leaky ReLU")
     before = _preceding_weighted(history, name)
     if before is not None:
         means = v.series(history, ActivationMoments, "mean", before)[1]
@@ -125,6 +147,20 @@ def dead_units(history: History) -> list[Finding]:
                         f"{v.fmt(std)}): a large negative bias or a too-large update pushed them below zero")
             evidence["pre_activation"] = {"layer": before, "mean": mean, "std": std}
     return [Finding("dead_units", "warning", message, evidence, suggestion)]
+
+
+def _peak_before(history: History, step: int | None) -> tuple[str, float, int] | None:
+    """The largest update/weight ratio of a weight tensor sampled before ``step`` (when the units were first seen
+    dead), ``(tensor, ratio, its step)``, when it is above ``RATIO_PLATEAU``. Units dead from the first sample died
+    of their initialisation, not of a step; L-BFGS's steps are whole solves, not judged by this ratio."""
+    if step is None or v.is_lbfgs(history):
+        return None
+    best: tuple[str, float, int] | None = None
+    for name in v.weight_names(history):
+        for s, x in zip(*v.series(history, UpdateRatio, "ratio", name)):
+            if s < step and isinstance(x, float) and math.isfinite(x) and (best is None or x > best[1]):
+                best = (name, x, s)
+    return best if best is not None and best[1] > T.RATIO_PLATEAU else None
 
 
 def _preceding_weighted(history: History, layer: str) -> str | None:
@@ -144,18 +180,32 @@ def _gradient_finding(history: History, *, vanishing: bool) -> list[Finding]:
     steps, ratios, first, last = depth
     holds = (lambda r: r < T.GRAD_VANISH) if vanishing else (lambda r: r > T.GRAD_EXPLODE)
     m = _facts.summarise(steps, ratios, holds)
-    if m is None or m.share < T.MAJORITY:
+    if m is None or m.share < T.MAJORITY or m.held is None:
         return []
     code = "vanishing_gradients" if vanishing else "exploding_gradients"
     effect = "barely learn" if vanishing else "take huge steps"
-    message = (f"the gradient norm of {first} is {v.fmt(m.value)}x that of {last} "
-               f"({'below 1e-3' if vanishing else 'above 70'}: the first layers {effect}; "
-               f"step {m.step}, epoch {v.epoch_of(history, m.step)})")
-    evidence = {"first": first, "last": last, "ratio": m.value, "step": m.step, "share": m.share}
+    # the typical ratio on the steps past the threshold: the median of all steps can sit on the other side of it
+    # when only about half are past it
+    ratio = m.held
+    where = f"step {m.step}, epoch {v.epoch_of(history, m.step)}"
+    if m.share < 1:
+        where += f"; on {m.share:.0%} of the sampled steps"
+    if ratio == 0:
+        message = f"no gradient reaches {first}: its gradient norm is 0 while {last}'s is not ({where})"
+    else:
+        message = (f"the gradient norm of {first} is {v.fmt(ratio)}x that of {last} "
+                   f"({'below 1e-3' if vanishing else 'above 70'}: the first layers {effect}; {where})")
+    evidence = {"first": first, "last": last, "ratio": ratio, "step": m.step, "share": m.share}
     squashing = [x["activation"] for x in history.layers if x.get("kind") == "activation"
                  and x.get("activation") in ("sigmoid", "tanh")]
     post_norm = _post_norm_blocks(history)
-    if vanishing and squashing:
+    dead = _facts.layer_measure(history, DeadFraction, T.DEAD) if vanishing else {}
+    if dead:
+        # a dead ReLU passes no gradient back at all: no init or normalisation advice fits until it is fixed
+        message += f", because the ReLUs of {', '.join(dead)} are dead and pass no gradient back (see dead_units)"
+        evidence.update(cause_code="dead_units", dead_layers=list(dead))
+        suggestion = "fix that first: see dead_units"
+    elif vanishing and squashing:
         message += f", through {len(squashing)} {squashing[0]} layers"
         suggestion = "use ReLU units (a sigmoid passes at most 0.25 of the gradient per layer) or batch normalisation"
     elif vanishing and post_norm:
@@ -179,7 +229,7 @@ def _post_norm_blocks(history: History) -> int:
     return sum(1 for a, b in zip(kinds, kinds[1:]) if a == "weighted" and b == "norm")
 
 
-@rule("vanishing_gradients", "B5", needs=("gradient_norm",))
+@rule("vanishing_gradients", "B5", needs=("gradient_norm",), uses=("dead_fraction",))
 def vanishing_gradients(history: History) -> list[Finding]:
     """The first layer's gradient is below 1e-3 of the last's (AutoTrainer)."""
     return _gradient_finding(history, vanishing=True)

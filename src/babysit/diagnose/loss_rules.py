@@ -25,18 +25,19 @@ def diverged(history: History) -> bool:
 
 
 def _lr_at(history: History, step: int) -> float | None:
-    lrs = history.steps.get("lr", [])
-    if 1 <= step <= len(lrs) and isinstance(lrs[step - 1], (int, float)):
-        return float(lrs[step - 1])
-    return v.first_lr(history)
+    at = v.lr_at(history, step)
+    return at if at is not None else v.run_lr(history)
 
 
 @rule("loss_diverged", "B2", uses=_causes.CAUSE_USES)
 def loss_diverged(history: History) -> list[Finding]:
     """The loss became NaN/inf or exploded; name the first non-finite layer and the likely cause with its numbers."""
     bad = _facts.first_bad_step(history)
-    if bad is None and history.status != "diverged":
+    epoch_bad = _facts.bad_epoch(history) if bad is None else None
+    if bad is None and epoch_bad is None and history.status != "diverged":
         return []
+    if epoch_bad is not None:
+        return [_diverged_epoch(history, *epoch_bad)]
     step, value = bad if bad is not None else (len(history.steps.get("loss", [])), float("nan"))
     lr = _lr_at(history, step)
     evidence = {"step": step, "epoch": v.epoch_of(history, step), "loss": value, "lr": lr,
@@ -54,6 +55,22 @@ def loss_diverged(history: History) -> list[Finding]:
     return [Finding("loss_diverged", "error", message, evidence, cause.suggestion)]
 
 
+def _diverged_epoch(history: History, epoch: int, value: float) -> Finding:
+    """loss_diverged from the epochs' mean losses alone (no per-step losses were recorded)."""
+    lr = v.run_lr(history)
+    classes = v.num_classes(history)
+    what = f"the loss became {value:g}" if v.is_bad(value) else f"the loss reached {v.fmt(value)}"
+    against = f" (an untrained model's is ln {classes} = {v.fmt(math.log(classes))})" if classes else ""
+    message = (f"{what} in epoch {epoch}{against} with lr {v.fmt(lr)}; only epoch means were recorded, no "
+               "per-step losses")
+    evidence: dict[str, Any] = {"epoch": epoch, "loss": value, "lr": lr, "per_step_losses": False,
+                                "expected_loss": math.log(classes) if classes else None}
+    cause = _causes.why_diverged(history, _facts.last_step_of(history, epoch))
+    message += f"; likely cause: {cause.reason}"
+    evidence.update(cause=cause.reason, cause_code=cause.code, **cause.evidence)
+    return Finding("loss_diverged", "error", message, evidence, cause.suggestion)
+
+
 def _initial_data_loss(history: History) -> float | None:
     """Where the data loss started: the first step's loss without L2, else the first epoch's data loss."""
     first = history.epochs[0] if history.epochs else {}
@@ -65,12 +82,14 @@ def _initial_data_loss(history: History) -> float | None:
     return data[0] if data else None
 
 
-@rule("lr_too_high", "B2", uses=("update_ratio",))
+@rule("lr_too_high", "B2", uses=("update_ratio", "gradient_norm", "gradient_carry"))
 def lr_too_high(history: History) -> list[Finding]:
     """A quick drop, then the loss stalls high while rising or oscillating (or while updates are large)."""
     losses = v.finite(_facts.data_losses(history))
     start = _initial_data_loss(history)
     if len(losses) < T.PLATEAU_MIN_EPOCHS or diverged(history) or not start or start <= 0:
+        return []
+    if _facts.carried(history):  # gradients that pile up (zero_grad missing) give this shape at any rate
         return []
     half = len(losses) // 2
     late = losses[half:]
@@ -90,10 +109,12 @@ def lr_too_high(history: History) -> list[Finding]:
     ratio = max(v.finite([v.median(_facts.ratio_medians(history, early=e).values()) for e in (False, True)]),
                 default=None)
     big_updates = ratio is not None and ratio > T.RATIO_PLATEAU
-    high_plateau = level > T.PLATEAU_HIGH * start and (oscillates or big_updates)
+    # a plateau needs the loss to have stopped falling: a last epoch well below every earlier one is still
+    # descending, however high it is (a tiny BERT at 1e-3 goes 1.0, 0.71, 0.49, 0.39: "stalls" was false)
+    high_plateau = level > T.PLATEAU_HIGH * start and (oscillates or big_updates) and not _facts.new_low(losses)
     if not (rises or high_plateau):
         return []
-    lr = v.first_lr(history)
+    lr = v.run_lr(history)
     shape = "rises again" if rises else ("oscillates" if oscillates else "stalls")
     best = min(range(len(losses)), key=losses.__getitem__) + 1
     message = (f"lr {v.fmt(lr)}: the loss dropped from {v.fmt(start)} to {v.fmt(min(losses))} by epoch {best}, "
@@ -125,7 +146,7 @@ def lr_too_low(history: History) -> list[Finding]:
     if _facts.blocked_signal(history):  # no learning rate fixes dead, saturated or vanishing layers
         return []
     ratios = _facts.ratio_medians(history)
-    lr = v.first_lr(history)
+    lr = v.run_lr(history)
     losses = v.finite(_facts.data_losses(history))
     start = _initial_data_loss(history)
     moved = _facts.loss_moved(history)

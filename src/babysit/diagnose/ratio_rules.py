@@ -3,6 +3,8 @@ that pile up because ``zero_grad`` is missing."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from babysit.diagnose import _facts, _rate, _weights
 from babysit.diagnose import _view as v
 from babysit.diagnose import thresholds as T
@@ -16,19 +18,29 @@ def _listing(ratios: dict[str, float]) -> str:
     return ", ".join(f"{name} {v.fmt(r)}" for name, r in ratios.items())
 
 
-@rule("update_ratio_too_high", "B4", needs=("update_ratio",))
+@rule("update_ratio_too_high", "B4", needs=("update_ratio",), uses=("gradient_norm", "gradient_carry"))
 def update_ratio_too_high(history: History) -> list[Finding]:
-    """Median update/weight ratio above ``RATIO_HIGH`` in some weight tensors (first half of the run)."""
+    """Median update/weight ratio above ``RATIO_HIGH`` in some weight tensors (first half of the run); when the
+    gradients pile up (``zero_grad`` missing) that, not the learning rate, is named as the cause."""
     high = {n: r for n, r in _facts.ratio_medians(history).items() if r > T.RATIO_HIGH}
     if not high:
         return []
     name, worst = max(high.items(), key=lambda kv: kv[1])
-    lr = v.first_lr(history)
+    lr = v.run_lr(history)
     message = (f"lr {v.fmt(lr)}: the update/weight ratio is {v.fmt(worst)} in {name} (healthy ~1e-3)"
                + (f"; also high: {_listing({k: r for k, r in high.items() if k != name})}" if len(high) > 1 else ""))
-    evidence = {"lr": lr, "ratios": high}
+    evidence: dict[str, Any] = {"lr": lr, "ratios": high}
     if _facts.regularization_dominates(history):
         message += "; the L2 term is shrinking the weights (see regularization_dominates)"
+    carry = _facts.carried(history)
+    if carry is not None:
+        # each update applies the sum of all earlier gradients: large at any rate, so no rate is recommended
+        message += (f"; {carry.value:.0%} of each gradient is left over from earlier steps (see "
+                    "gradient_accumulation), so the learning rate is not the cause")
+        evidence.update(cause_code="zero_grad_missing", carry=carry.value)
+        return [Finding("update_ratio_too_high", "warning", message, evidence,
+                        "fix that first: see gradient_accumulation (call optimizer.zero_grad() once per step, "
+                        "before loss.backward())")]
     rate = _rate.recommend(history, 1 / 3)
     return [Finding("update_ratio_too_high", "warning", message, {**evidence, **rate.evidence()},
                     f"lower the learning rate: try {rate.text()}")]
@@ -42,7 +54,7 @@ def update_ratio_too_low(history: History) -> list[Finding]:
     lost = _weights.below_precision(history)
     if not low and not lost:
         return []
-    lr = v.first_lr(history)
+    lr = v.run_lr(history)
     parts = []
     if low:
         name, worst = min(low.items(), key=lambda kv: kv[1])
@@ -57,7 +69,7 @@ def update_ratio_too_low(history: History) -> list[Finding]:
     blocked = _facts.blocked_signal(history)
     if blocked:
         message += f"; {blocked}, so the learning rate is not the cause"
-        suggestion = "fix that first: " + blocked[blocked.index("(see") + 1 : -1]
+        suggestion = "fix that first: " + _facts.blocked_fix(blocked)
     else:
         rate = _rate.recommend(history, 10.0)
         evidence.update(rate.evidence())
@@ -110,8 +122,8 @@ def frozen_parameters(history: History) -> list[Finding]:
 @rule("gradient_accumulation", needs=("gradient_carry",), uses=("gradient_norm",))
 def gradient_accumulation(history: History) -> list[Finding]:
     """``.grad`` holds gradients of earlier steps: ``zero_grad`` is missing from a custom loop."""
-    carry = _facts.carry(history)
-    if carry is None or carry.share < T.MAJORITY or carry.value <= T.CARRY:
+    carry = _facts.carried(history)
+    if carry is None:
         return []
     names = v.weight_names(history)
     growth = ""

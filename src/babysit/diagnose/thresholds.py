@@ -39,6 +39,8 @@ LOSS_RISE = 1.5  # calibrated: final epoch loss above 1.5x the lowest epoch loss
 LOSS_STILL = 0.02  # a loss that moved by less than 2% of its first value over the run did not move
 PLATEAU_MIN_EPOCHS = 3  # the plateau shapes need at least this many epochs
 PLATEAU_FLAT = 0.05  # calibrated: relative change of the train loss over the last third below 5% = flat
+PLATEAU_FLAT_EPOCH = 0.01  # ... and below 1% per epoch there: in a 3-epoch run the last third is one epoch, and a
+# loss still falling 4.5% an epoch has not flattened (a 15-epoch run's third is 5 epochs: both bounds agree there)
 PLATEAU_HIGH = 0.25  # calibrated: flat while still above 25% of the initial loss = a high plateau
 SLOW_DECREASE = 0.25  # calibrated: the loss fell by less than 25% of its first value over the run = slow
 LINEAR_R2 = 0.9  # calibrated: a straight line explains >= 90% of the per-epoch loss curve = "almost linear"

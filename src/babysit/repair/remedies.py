@@ -138,6 +138,15 @@ def _lr(cfg: RunConfig, f: Finding) -> float:
     return float(lr) if isinstance(lr, (int, float)) and lr > 0 else 1e-2
 
 
+def _recommended(f: Finding, lr: float, *, lower: bool) -> float | None:
+    """The diagnosis' one rate for the run (``evidence["recommended_lr"]``, the rate every finding about the
+    learning rate names), when it moves the rate the way this remedy does; None otherwise."""
+    rate = f.evidence.get("recommended_lr")
+    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not math.isfinite(rate) or rate <= 0:
+        return None
+    return float(rate) if (rate < lr / 1.5 if lower else rate > lr * 1.5) else None
+
+
 def _lower_lr(f: Finding, cfg: RunConfig, hint: float | None) -> Remedy:
     if f.evidence.get("carry"):
         return Remedy(f.code, reason=f.message, instruction=CODE_LEVEL["gradient_accumulation"])
@@ -146,10 +155,27 @@ def _lower_lr(f: Finding, cfg: RunConfig, hint: float | None) -> Remedy:
     if hint is not None and hint > lr * 1.5:  # the range test measured a higher rate: lowering it is no cure
         return Remedy(f.code, reason=f"lr {lr:.3g} is below the range test's suggestion {hint:.3g}; the cause "
                                      "lies elsewhere")
-    rates = ([hint] if hint is not None and hint < lr / 1.5 else []) + [lr / s for s in steps]
+    recommended = _recommended(f, lr, lower=True)
+    rates = ([hint] if hint is not None and hint < lr / 1.5 else []) + ([recommended] if recommended else []) \
+        + [lr / s for s in steps]
     return Remedy(f.code, [{"optimizer.lr": _round(r)} for r in _distinct(rates)],
-                  f"lr {lr:.3g} is too high (lecture B2): lower it"
-                  + (f", first to the range test's suggestion {hint:.3g}" if rates[0] == hint else ""))
+                  f"lr {lr:.3g} is too high (lecture B2): lower it" + _first(rates[0], hint, recommended))
+
+
+def _diverged(f: Finding, cfg: RunConfig, hint: float | None) -> Remedy:
+    """A diverged loss: first the cure of the cause the diagnosis names when that is not the rate (raw inputs, a
+    too large init, no normalisation: the finding's suggestion then keeps the rate), then a lower rate."""
+    cause = f.evidence.get("cause_code")
+    rates = _lower_lr(f, cfg, hint)
+    first = None
+    if cause == "inputs_not_normalized" and cfg.data.normalize != "standardize":
+        first = _normalize(f, cfg, hint)
+    elif cause in ("initialisation", "missing_normalization"):
+        first = _init(f, cfg, hint)
+    if first is None or not first.fixes or rates.instruction:
+        return rates
+    return Remedy(f.code, first.fixes + rates.fixes, f"{first.reason}; else {rates.reason}" if rates.reason
+                  else first.reason)
 
 
 def _raise_lr(f: Finding, cfg: RunConfig, hint: float | None) -> Remedy:
@@ -157,10 +183,25 @@ def _raise_lr(f: Finding, cfg: RunConfig, hint: float | None) -> Remedy:
     if hint is not None and hint < lr / 1.5:  # the range test measured a lower rate: raising it is no cure
         return Remedy(f.code, reason=f"lr {lr:.3g} is above the range test's suggestion {hint:.3g}; the cause "
                                      "lies elsewhere")
-    rates = ([hint] if hint is not None and hint > lr * 1.5 else []) + [lr * 10, lr * 100]
+    recommended = _recommended(f, lr, lower=False)
+    rates = ([hint] if hint is not None and hint > lr * 1.5 else []) + ([recommended] if recommended else []) \
+        + [lr * 10, lr * 100]
     return Remedy(f.code, [{"optimizer.lr": _round(r)} for r in _distinct(rates)],
-                  f"lr {lr:.3g} is too low (lecture B2): raise it"
-                  + (f", first to the range test's suggestion {hint:.3g}" if rates[0] == hint else ""))
+                  f"lr {lr:.3g} is too low (lecture B2): raise it" + _first(rates[0], hint, recommended))
+
+
+def _first(rate: float, hint: float | None, recommended: float | None) -> str:
+    if rate == hint:
+        return f", first to the range test's suggestion {hint:.3g}"
+    if rate == recommended:
+        return f", first to the diagnosis' recommended rate {recommended:.3g}"
+    return ""
+
+
+def _smaller_lr(f: Finding, cfg: RunConfig) -> float:
+    """A smaller rate for a remedy that also lowers it: the diagnosis' recommended rate, else a tenth."""
+    lr = _lr(cfg, f)
+    return _recommended(f, lr, lower=True) or lr / 10
 
 
 def _init(f: Finding, cfg: RunConfig, hint: float | None) -> Remedy:
@@ -176,7 +217,7 @@ def _init(f: Finding, cfg: RunConfig, hint: float | None) -> Remedy:
     if not m.batch_norm:
         fixes.append({"model.batch_norm": True} | ({"model.init": fitting} if m.init != fitting else {}))
     if f.code == "exploding_gradients":
-        fixes.append({"optimizer.lr": _round(_lr(cfg, f) / 10)})
+        fixes.append({"optimizer.lr": _round(_smaller_lr(f, cfg))})
     return Remedy(f.code, fixes, f"init {m.init}" + (f" (std {m.init_std:g})" if m.init == "normal" else "")
                   + f" with {m.activation} units: the scale of activations or gradients changes layer after layer "
                   f"(lecture B5); {fitting} init keeps it")
@@ -188,7 +229,7 @@ def _dead(f: Finding, cfg: RunConfig, hint: float | None) -> Remedy:
         fixes.append({"model.bias_init": 0.0})
     if m.init not in ("he", "xavier"):
         fixes.append({"model.init": "he"})
-    fixes += [{"optimizer.lr": _round(_lr(cfg, f) / 10)}, {"model.activation": "leaky_relu"}]
+    fixes += [{"optimizer.lr": _round(_smaller_lr(f, cfg))}, {"model.activation": "leaky_relu"}]
     return Remedy(f.code, fixes, "ReLU units that never fire get no gradient (lecture B5): start them alive "
                   "(biases at 0, He init) or take smaller steps")
 
@@ -235,17 +276,23 @@ def _no_learning(f: Finding, cfg: RunConfig, hint: float | None) -> Remedy:
         return _reg_down(f, cfg, hint)
     if "tiny" in cause:
         return _raise_lr(f, cfg, hint)
+    if f.evidence.get("cause_code") == "diverged":  # loss_diverged's own remedy is the cure: not a second one here
+        return Remedy(f.code, reason="nothing is learned because the loss diverged: see loss_diverged")
     if cause:
         return _init(f, cfg, hint)
     lr = _lr(cfg, f)
-    rates = ([hint] if hint is not None else []) + [lr / 10, lr * 10]
+    recommended = f.evidence.get("recommended_lr")
+    recommended = recommended if isinstance(recommended, (int, float)) and not isinstance(recommended, bool) else None
+    rates = ([hint] if hint is not None else []) + ([recommended] if recommended else []) + [lr / 10, lr * 10]
     return Remedy(f.code, [{"optimizer.lr": _round(r)} for r in _distinct(rates)],
                   "nothing is learned: try another learning rate (then check the labels)")
 
 
 def _noisy(f: Finding, cfg: RunConfig, hint: float | None) -> Remedy:
     bs = cfg.train.batch_size
-    return Remedy(f.code, [{"train.batch_size": bs * 4}, {"optimizer.lr": _round(_lr(cfg, f) / 3)}],
+    lr = _lr(cfg, f)
+    smaller = _recommended(f, lr, lower=True) or lr / 3
+    return Remedy(f.code, [{"train.batch_size": bs * 4}, {"optimizer.lr": _round(smaller)}],
                   f"batch size {bs}: the loss jitters from step to step (lecture B2): a larger batch")
 
 
@@ -258,7 +305,7 @@ def _distinct(values: Iterable[float]) -> list[float]:
 
 
 _REMEDIES: dict[str, Callable[[Finding, RunConfig, float | None], Remedy]] = {
-    "loss_diverged": _lower_lr, "lr_too_high": _lower_lr, "update_ratio_too_high": _lower_lr,
+    "loss_diverged": _diverged, "lr_too_high": _lower_lr, "update_ratio_too_high": _lower_lr,
     "lr_too_low": _raise_lr, "update_ratio_too_low": _raise_lr,
     "vanishing_activations": _init, "exploding_activations": _init, "saturated_activations": _init,
     "vanishing_gradients": _init, "exploding_gradients": _init, "dead_units": _dead,
