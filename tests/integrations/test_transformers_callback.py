@@ -231,3 +231,106 @@ def test_missing_transformers_names_the_install_command(monkeypatch) -> None:
     monkeypatch.delitem(sys.modules, "babysit.integrations.transformers")
     with pytest.raises(ImportError, match=r"pip install 'babysit\[transformers\]'"):
         importlib.import_module("babysit.integrations.transformers")
+
+
+def _digits_trainer(digits, args, callback, net=None):
+    net = net if net is not None else models.build("mlp", input_shape=digits.input_shape, num_classes=10,
+                                                   hidden=[32], seed=0)
+    return transformers.Trainer(model=ScoresWithLoss(net), args=args, compute_metrics=accuracy,
+                                train_dataset=DictDataset(digits.X_train, digits.y_train),
+                                eval_dataset=DictDataset(digits.X_val, digits.y_val), callbacks=[callback])
+
+
+def test_a_resumed_training_continues_the_record(digits, tmp_path) -> None:
+    from babysit.errors import ConfigError
+
+    run = tmp_path / "babysit"
+    args = dict(per_device_train_batch_size=64, save_strategy="epoch", learning_rate=3e-3)
+    first = BabysitTrainerCallback(every=5, run_dir=run)
+    _digits_trainer(digits, trainer_args(tmp_path / "hf", num_train_epochs=2, **args), first).train()
+    before = [e["train_loss"] for e in first.history.epochs]
+    # a new training into the same folder that does not resume: refused, the folder's record untouched
+    log = (run / "history.jsonl").read_bytes()
+    with pytest.raises(ConfigError, match=r"already holds a run's history.jsonl.*resume_from_checkpoint"):
+        _digits_trainer(digits, trainer_args(tmp_path / "other", num_train_epochs=1, **args),
+                        BabysitTrainerCallback(every=5, run_dir=run)).train()
+    assert (run / "history.jsonl").read_bytes() == log
+
+    resumed = BabysitTrainerCallback(every=5, run_dir=run)
+    trainer = _digits_trainer(digits, trainer_args(tmp_path / "hf", num_train_epochs=4, **args), resumed)
+    trainer.train(resume_from_checkpoint=True)
+    h = resumed.history
+    # epochs and steps go on from the checkpoint's; the first training's epochs are kept
+    assert [e["epoch"] for e in h.epochs] == [1, 2, 3, 4] and h.num_steps == trainer.state.global_step == 4 * 17
+    assert [e["train_loss"] for e in h.epochs[:2]] == before and all(e["steps"] == 17 for e in h.epochs)
+    assert all(e["val_acc"] is not None for e in h.epochs)
+    saved = History.load(run)
+    assert [e["epoch"] for e in saved.epochs] == [1, 2, 3, 4] and saved.num_steps == 68
+
+
+def test_a_checkpoint_at_an_epochs_last_step_before_its_end(digits, tmp_path) -> None:
+    # save_steps=17: the checkpoint is written after epoch 1's last step, before the epoch's end and evaluation
+    args = dict(per_device_train_batch_size=64, save_strategy="steps", save_steps=17, eval_strategy="no")
+    first = BabysitTrainerCallback(every=5)
+    _digits_trainer(digits, trainer_args(tmp_path, max_steps=17, **args), first).train()
+    resumed = BabysitTrainerCallback(every=5)
+    _digits_trainer(digits, trainer_args(tmp_path, num_train_epochs=2, **args), resumed).train(
+        resume_from_checkpoint=True)
+    h = resumed.history
+    assert [(e["epoch"], e["steps"]) for e in h.epochs] == [(1, 17), (2, 17)] and h.num_steps == 34
+    assert h.epochs[0]["train_loss"] == pytest.approx(first.history.epochs[0]["train_loss"])
+
+
+def test_close_after_a_failed_training_saves_the_record_and_takes_the_hooks_off(digits, tmp_path) -> None:
+    class Fails(ScoresWithLoss):
+        calls = 0
+
+        def forward(self, x, labels=None):
+            Fails.calls += 1
+            if Fails.calls == 30:
+                raise RuntimeError("bad batch")
+            return super().forward(x, labels)
+
+    net = models.build("mlp", input_shape=digits.input_shape, num_classes=10, hidden=[32], seed=0)
+    model = Fails(net)
+    callback = BabysitTrainerCallback(every=5, run_dir=tmp_path / "babysit")
+    trainer = transformers.Trainer(model=model, args=trainer_args(tmp_path / "hf", num_train_epochs=3,
+                                                                  per_device_train_batch_size=64, eval_strategy="no"),
+                                   train_dataset=DictDataset(digits.X_train, digits.y_train), callbacks=[callback])
+    try:
+        with pytest.raises(RuntimeError, match="bad batch"):
+            trainer.train()
+    finally:
+        callback.close()
+    hooks = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in model.modules())
+    assert hooks == 0
+    saved = History.load(tmp_path / "babysit")
+    assert saved.status == "interrupted" and 17 < saved.num_steps < 30 and [e["epoch"] for e in saved.epochs] == [1]
+    callback.close()  # a second close does nothing
+
+
+def test_warning_findings_are_shown_by_default_logging(digits, tmp_path, caplog) -> None:
+    import logging
+
+    caplog.set_level(logging.WARNING)  # Python's default: INFO is not shown
+    net = models.build("mlp", input_shape=digits.input_shape, num_classes=10, hidden=[32], seed=0, bias_init=-5.0)
+    callback = BabysitTrainerCallback(every=5)
+    _digits_trainer(digits, trainer_args(tmp_path, num_train_epochs=2, per_device_train_batch_size=64), callback,
+                    net=net).train()
+    shown = [r.getMessage() for r in caplog.records if r.name == "babysit" and r.levelno == logging.WARNING]
+    assert any("dead_units" in m for m in shown)
+    assert all(any(f.code in m for m in shown) for f in callback.findings if f.severity != "info")
+
+
+def test_settings_are_checked_when_the_callback_is_built_and_callbacks_name_their_framework(digits, tmp_path) -> None:
+    from babysit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"unknown Monitor setting.*'samplesize'.*sample_size"):
+        BabysitTrainerCallback(samplesize=3)
+    with pytest.raises(ConfigError, match="every must be an integer >= 1"):
+        BabysitTrainerCallback(every=0)
+    pytest.importorskip("lightning")
+    from babysit.integrations.lightning import BabysitCallback
+
+    with pytest.raises(ConfigError, match=r"BabysitCallback is the PyTorch Lightning callback.*BabysitTrainerCallback"):
+        _digits_trainer(digits, trainer_args(tmp_path, max_steps=2), BabysitCallback())
