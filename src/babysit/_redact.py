@@ -31,6 +31,7 @@ from urllib.parse import unquote
 __all__ = [
     "MASK",
     "RedactingFilter",
+    "RewritingFilter",
     "expand_env",
     "has_secret",
     "redact_config",
@@ -220,18 +221,29 @@ def _walk(node: Any, prefix: str, removed: list[str]) -> None:
                     removed.append(f"{prefix}[{i}]")
 
 
-class RedactingFilter:
-    """A ``logging`` filter that hides secrets in every record it passes (message and arguments, formatted)."""
+class RewritingFilter:
+    """A ``logging`` filter that passes every record with its formatted message (message and arguments) put
+    through :meth:`rewrite`."""
+
+    def rewrite(self, text: str) -> str:
+        return text
 
     def filter(self, record: Any) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # a record that cannot be formatted is left to logging's own error path
             return True
-        hidden = redact_text(message)
-        if hidden != message:
-            record.msg, record.args = hidden, ()
+        rewritten = self.rewrite(message)
+        if rewritten != message:
+            record.msg, record.args = rewritten, ()
         return True
+
+
+class RedactingFilter(RewritingFilter):
+    """A ``logging`` filter that hides secrets in every record it passes."""
+
+    def rewrite(self, text: str) -> str:
+        return redact_text(text)
 
 
 def redact_logs(handlers: Iterable[Any] | None = None) -> None:

@@ -197,6 +197,11 @@ class RunConfig(_Section):
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
     """Read, override and validate a TOML config; raise ConfigError naming the key and the fix."""
     file = Path(path)
+    if file.is_dir():
+        inside = sorted(p.name for p in file.glob("*.toml"))[:5]
+        raise ConfigError(f"{str(file)!r} is a directory, not a config file; give a TOML file"
+                          + (f" such as {str(file / inside[0])!r} (it holds {', '.join(inside)})" if inside
+                             else ", e.g. examples/digits_mlp.toml") + ".")
     if not file.is_file():
         raise ConfigError(f"config file {str(file)!r} does not exist. See examples/*.toml for templates.")
     try:

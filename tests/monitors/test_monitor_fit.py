@@ -65,7 +65,7 @@ def test_bad_monitor_arguments(digits) -> None:
     model = _mlp(digits, hidden=[32])
     with pytest.raises(ConfigError, match="monitor must be"):
         _fit(model, digits, monitor="yes")
-    with pytest.raises(ConfigError, match="Monitor settings"):
+    with pytest.raises(ConfigError, match=r"unknown Monitor setting 'evry'.*Did you mean 'every'\?"):
         _fit(model, digits, monitor={"evry": 3})
     other = Monitor(model, torch.optim.SGD(model.parameters(), lr=0.1))
     with pytest.raises(ConfigError, match="another optimizer"):
@@ -91,3 +91,35 @@ def test_resume_continues_the_series(digits, tmp_path) -> None:
     steps = h.series["ratio/fc1.weight"]["step"]
     # after resuming, sampling continues on the same grid with no step recorded twice
     assert steps == sorted(set(steps)) and steps == list(range(1, len(h.steps["step"]) + 1, 5))
+
+
+def test_a_compiled_fit_is_monitored_without_a_recompilation(digits, monkeypatch) -> None:
+    from torch._dynamo.utils import counters
+
+    from babysit.diagnose import run_rules
+
+    # dynamo's own backend: the tracing and guards under test, without generating C++ for the CPU
+    compile_ = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: compile_(model, backend="eager", **kw))
+
+    def cnn():  # batch norm and dropout: training and evaluation mode trace differently
+        return models.build("cnn", input_shape=digits.input_shape, num_classes=10, seed=0, batch_norm=True,
+                            dropout=0.2)
+
+    frames, runs = {}, {}
+    for monitor in (False, True):
+        torch._dynamo.reset()
+        counters.clear()
+        runs[monitor] = _fit(cnn(), digits, monitor=monitor, epochs=2, options={"compile": True})
+        frames[monitor] = counters["frames"]["ok"]
+    # the monitor on compiles nothing more: training and evaluation mode once each, as without it
+    assert frames[True] == frames[False] == 2
+    # it only reads: the compiled run's losses are the uncompiled, unmonitored run's
+    assert runs[True].steps["loss"] == pytest.approx(_fit(cnn(), digits, monitor=False, epochs=2).steps["loss"],
+                                                     rel=1e-5)
+    # the parameters are watched; the layers are not hooked inside the compiled forward, and the rules that
+    # need their activations say so instead of finding nothing
+    h = runs[True]
+    assert "grad/fc1.weight/norm" in h.series and "ratio/conv1.weight" in h.series
+    assert not [key for key in h.series if key.startswith("act/")]
+    assert run_rules(h).skipped["dead_units"] == ["dead_fraction"]

@@ -96,7 +96,9 @@ class Callback:
         """Exactly once at the end, whatever happened; ``status`` is also ``run.history.status``."""
 
     def state_dict(self) -> dict[str, Any]:
-        """What to save in checkpoints (plain data and tensors: checkpoints load with ``weights_only=True``)."""
+        """What to save in checkpoints: plain data (numbers, strings, lists, dicts) and tensors, since checkpoints
+        load with ``weights_only=True``; anything else (a numpy number or array) is refused with a CheckpointError
+        at the save, as no run could resume from that checkpoint."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

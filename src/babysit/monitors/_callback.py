@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from babysit.callbacks._base import Callback
 from babysit.errors import ConfigError
-from babysit.monitors.monitor import Monitor
+from babysit.monitors.monitor import Monitor, check_settings
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -31,6 +31,8 @@ class MonitorCallback(Callback):
             raise ConfigError(
                 f"monitor must be True, False, a dict of Monitor settings or a babysit.Monitor, got {monitor!r}."
             )
+        if isinstance(monitor, dict):  # fit passes the model, its optimizer and its History itself
+            check_settings(monitor, given=("model", "optimizer", "history"), who="fit(monitor={...})")
         self.spec = monitor
         self.monitor: Monitor | None = None
         self._own = False
@@ -78,7 +80,4 @@ def _attach(spec: bool | dict[str, Any] | Monitor, run: Run) -> tuple[Monitor, b
     settings = {} if spec is True else dict(spec)  # type: ignore[arg-type]
     settings.setdefault("activations", not run.compiled)  # layer hooks and torch.compile do not mix
     settings.setdefault("watch_eval", False)  # fit evaluates in evaluation mode itself
-    try:
-        return Monitor(run.model, run.optimizer, history=run.history, **settings), True
-    except TypeError as exc:
-        raise ConfigError(f"monitor settings {sorted(settings)} are not all Monitor settings: {exc}") from None
+    return Monitor(run.model, run.optimizer, history=run.history, **settings), True  # names checked in __init__

@@ -45,12 +45,15 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from babysit._checks import check_module, check_optimizer
+from babysit._names import unknown_name
 from babysit.errors import ConfigError
 from babysit.findings import Finding
 from babysit.history import History
@@ -96,7 +99,8 @@ class Monitor:
     ``histograms_every=0``); a diagnosis rule that needs one that was not recorded is reported as skipped.
 
     Raises:
-        ConfigError: a bad setting, or an unknown quantity name (the message lists the known ones).
+        ConfigError: a bad setting, a model that is not an ``nn.Module`` instance, an optimizer that is not a
+            ``torch.optim.Optimizer`` instance, or an unknown quantity name (the message lists the known ones).
     """
 
     def __init__(
@@ -110,8 +114,8 @@ class Monitor:
                                  ("max_histograms", max_histograms, 2), ("histograms_every", histograms_every, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(f"Monitor {name} must be an integer >= {low}, got {name}={value!r}.")
-        if not isinstance(model, nn.Module):
-            raise ConfigError(f"Monitor needs the torch.nn.Module being trained, got {type(model).__name__}.")
+        check_module(model, "Monitor")
+        check_optimizer(optimizer, "Monitor")  # before any hook goes on the model
         self.model, self.optimizer = model, None
         self.every, self.sample_size, self.histograms_every = every, sample_size, histograms_every
         self.max_points, self.max_histograms = max_points, max_histograms
@@ -156,12 +160,14 @@ class Monitor:
 
     def watch_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
         """Measure the updates ``optimizer`` takes (``fit`` calls this when the Monitor came without one)."""
+        check_optimizer(optimizer, "Monitor")
         if self.optimizer is not None and self.optimizer is not optimizer:
             raise ConfigError("this Monitor already watches another optimizer; build one Monitor per optimizer.")
         self.optimizer = optimizer
         optimized = {id(p) for group in optimizer.param_groups for p in group["params"]}
         self._sampler.watch(optimized)
         self._section["parameters"] = parameter_records(self.model, optimized)
+        self._section["optimizer"] = type(optimizer).__name__  # the diagnosis judges L-BFGS's steps apart
         if self._sampler.armed:  # re-arm the step in progress so its update is measured too
             self._arm()
 
@@ -378,6 +384,16 @@ class Monitor:
         if closing:
             self._epoch_values, self._epoch_lrs, self._epoch_added = [], [], 0
         return values
+
+
+def check_settings(settings: Iterable[str], *, given: Iterable[str], who: str) -> None:
+    """Each name in ``settings`` a Monitor setting its caller may pass (not one of ``given``, which the caller
+    fills in itself), else a ConfigError from ``who`` naming it and the closest known one: a typo is caught when
+    the settings are handed over, not when training starts."""
+    known = [name for name in inspect.signature(Monitor).parameters if name not in set(given)]
+    for name in settings:
+        if name not in known:
+            raise ConfigError(f"{who}: {unknown_name('Monitor setting', str(name), known)}")
 
 
 def _measurable(quantities: list[Quantity], *, activations: bool, histograms: bool) -> list[Quantity]:

@@ -4,14 +4,43 @@ a per-batch schedule spec. Every error names the value and what is allowed."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import TensorDataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset, default_collate
+from torch.utils.data._utils.collate import default_convert
 
+from babysit._checks import describe
+from babysit.callbacks._base import Callback
 from babysit.errors import ConfigError, DataError, ModelError
 from babysit.train._batches import LoaderBatches, TensorBatches
+
+
+def callback_list(callbacks: Any) -> list[Any]:
+    """fit's ``callbacks`` as a list: one callback or function alone (or None) is taken as a list of it; a class
+    where an instance belongs is refused here, before training (a class is callable, so it would otherwise be
+    called as a function ``f(history)`` after the first epoch)."""
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, Callback) or (callable(callbacks) and not isinstance(callbacks, type)):
+        return [callbacks]
+    if isinstance(callbacks, type):
+        items: list[Any] = [callbacks]
+    elif isinstance(callbacks, (str, bytes, Mapping)) or not isinstance(callbacks, Iterable):
+        raise ConfigError(f"callbacks must be a babysit.Callback, a function or a list of them, got "
+                          f"{describe(callbacks)}.")
+    else:
+        items = list(callbacks)
+    for item in items:
+        if isinstance(item, type):
+            name = item.__name__
+            if issubclass(item, Callback):
+                raise ConfigError(f"callbacks holds the class {name}: pass an instance, {name}(...).")
+            raise ConfigError(f"callbacks holds the class {name}: pass babysit.Callback instances (or functions "
+                              "history -> bool), not classes.")
+    return items
 
 
 def check_labels(model: nn.Module, batches: TensorBatches | LoaderBatches, val: Any) -> None:
@@ -21,6 +50,10 @@ def check_labels(model: nn.Module, batches: TensorBatches | LoaderBatches, val: 
     if val is not None and not isinstance(val, tuple) and hasattr(val, "__len__") and len(val) == 0:
         raise DataError(f"the validation data (a {type(val).__name__}) is empty; give at least one example, or no "
                         "validation data.")
+    val_set = val.dataset if isinstance(val, DataLoader) else val
+    if isinstance(val_set, Dataset) and not isinstance(val_set, (TensorDataset, IterableDataset)) \
+            and hasattr(val_set, "__len__") and len(val_set) > 0:
+        _first_pair(val if isinstance(val, DataLoader) else DataLoader(val_set), "validation")
     probe_x, labels = _probe(batches)
     scores = _probe_scores(model, probe_x)
     num_classes = scores.shape[-1]
@@ -63,8 +96,37 @@ def _probe(batches: TensorBatches | LoaderBatches) -> tuple[Tensor, Tensor | Non
     if isinstance(dataset, TensorDataset) and len(dataset.tensors) == 2:
         X, y = dataset.tensors
         return X[:2].to(batches.device), torch.as_tensor(y)
-    x, y = dataset[0]
-    return torch.as_tensor(x)[None].to(batches.device), torch.as_tensor(y)[None]
+    x, y = _first_pair(batches.loader, "training")
+    return x[:2].to(batches.device), y
+
+
+def _first_pair(loader: DataLoader, split: str) -> tuple[Tensor, Tensor]:
+    """The first example of a loader's Dataset as a batch of one, ``(inputs, labels)``; a DataError when the Dataset
+    gives something else (a dict, Hugging Face style) that no ``collate_fn`` of the caller's turns into a pair."""
+    sample = loader.dataset[0]
+    if isinstance(sample, Mapping) and loader.collate_fn not in (default_collate, default_convert):
+        # the caller's collate_fn may build (inputs, labels) from dicts
+        batch = loader.collate_fn([sample] if getattr(loader, "_auto_collation", True) else sample)
+        if isinstance(batch, (tuple, list)) and len(batch) == 2 and all(isinstance(t, Tensor) for t in batch):
+            return batch[0], batch[1]
+    if isinstance(sample, Mapping) or not (isinstance(sample, (tuple, list)) and len(sample) == 2):
+        raise DataError(_not_a_pair(sample, split))
+    x, y = sample
+    return torch.as_tensor(x)[None], torch.as_tensor(y)[None]
+
+
+def _not_a_pair(sample: Any, split: str) -> str:
+    """Why fit cannot train on a Dataset whose examples are not ``(input, label)`` pairs, and the ways out."""
+    if isinstance(sample, Mapping):
+        what = f"a dict with the keys {', '.join(repr(k) for k in sample)}"
+    elif isinstance(sample, (tuple, list)):
+        what = f"a {type(sample).__name__} of {len(sample)} items"
+    else:
+        what = f"a {type(sample).__name__}"
+    return (f"fit needs (input, label) pairs from a Dataset or DataLoader, but the first {split} example is {what}: "
+            "return (x, y) from the Dataset's __getitem__ (or give a DataLoader whose collate_fn builds (inputs, "
+            "labels)), or train in your own loop with babysit.Monitor (a Hugging Face Trainer: "
+            "babysit.integrations.transformers.BabysitTrainerCallback).")
 
 
 def _probe_scores(model: nn.Module, x: Tensor) -> Tensor:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from babysit._names import unknown_name
 from babysit.errors import ConfigError
 
 __all__ = ["PRECISIONS", "FitOptions"]
@@ -54,6 +55,11 @@ class FitOptions:
     report: bool | None = None
     meta: Mapping[str, Any] | None = None
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> FitOptions:
+        # a misspelt option is a ConfigError naming the known ones (as in the dict form), not a bare TypeError
+        _check_names(kwargs)
+        return super().__new__(cls)
+
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got precision={self.precision!r}.")
@@ -88,9 +94,14 @@ class FitOptions:
         if isinstance(options, cls):
             return options
         if isinstance(options, Mapping):
-            known = {f.name for f in fields(cls)}
-            unknown = sorted(set(options) - known)
-            if unknown:
-                raise ConfigError(f"unknown fit option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}.")
+            _check_names(options)
             return cls(**options)
         raise ConfigError(f"options must be a babysit.train.FitOptions, a dict or None, got {options!r}.")
+
+
+def _check_names(options: Mapping[str, Any]) -> None:
+    """A ConfigError for the first name that is no FitOptions field: the known ones and the closest."""
+    known = [f.name for f in fields(FitOptions)]
+    for name in options:
+        if name not in known:
+            raise ConfigError(unknown_name("fit option", str(name), known))
