@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from _resume_setup import SETTINGS
+from _resume_setup import resumable_model as _model
+from _resume_setup import strip_seconds as _strip_seconds
 
 import babysit
 from babysit import models
@@ -19,25 +22,9 @@ from babysit.errors import CheckpointError, ConfigError
 from babysit.history import History
 from babysit.train import KeepFinalState
 
-SETTINGS = dict(
-    optimizer={"name": "nesterov", "momentum": 0.9},
-    lr=0.05,
-    reg=1e-3,
-    schedule={"name": "step", "every": 2, "factor": 0.5},
-    batch_size=64,
-    seed=3,
-)
 EVERY_EPOCH = {"checkpoint_every_epochs": 1}  # a save at each epoch's end, however short the epoch
 
 
-def _model(bundle):
-    # dropout makes the global RNG matter, batch norm the running statistics
-    return models.build("mlp", input_shape=bundle.input_shape, num_classes=10, hidden=[32, 32], dropout=0.2,
-                        batch_norm=True, seed=1)
-
-
-def _strip_seconds(epochs):
-    return [{k: v for k, v in e.items() if k != "seconds"} for e in epochs]
 
 
 def test_resume_reproduces_uninterrupted_run(digits, tmp_path) -> None:

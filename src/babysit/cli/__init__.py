@@ -15,7 +15,7 @@ from rich.logging import RichHandler
 from typer.core import TyperGroup
 
 from babysit.cli import demo, diagnose, doctor, export, gradcheck, lr_find, report, sanity, search, train
-from babysit.cli._common import friendly_errors, settings
+from babysit.cli._common import CliWordingFilter, friendly_errors, settings
 from babysit.cli._help import Command, Context, HelpFormatter, bare_flags
 
 
@@ -70,6 +70,7 @@ def _main(
     settings.debug = debug or os.environ.get("BABYSIT_DEBUG", "") not in ("", "0", "false")
     handler = RichHandler(show_time=False, show_path=False, markup=False)
     handler.addFilter(RedactingFilter())  # no log line shows a password
+    handler.addFilter(CliWordingFilter())  # --resume, not resume=True
     logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s", force=True)
     logging.getLogger("babysit").setLevel(logging.DEBUG if verbose else logging.INFO)
 

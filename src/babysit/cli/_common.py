@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from babysit._redact import redact_text
+from babysit._redact import RewritingFilter, redact_text
 from babysit.errors import BabysitError
 from babysit.history import History
 
@@ -44,6 +45,33 @@ class _Settings:
 settings = _Settings()
 
 
+# Messages the library writes for its Python API, as the command line says them (the library names both forms,
+# "resume=True (CLI: --resume)"; on the command line only the flag is true).
+_CLI_WORDING: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\bpass \w+=True \(CLI: (--[\w-]+)\)"), r"add \1"),
+    (re.compile(r"\b\w+=True \(CLI: (--[\w-]+)\)"), r"\1"),
+    (re.compile(r" ?\(CLI: (--[\w-]+)\)"), r" (\1)"),
+    (re.compile(r"another run_dir\b"), "another name (--set name=...)"),
+    (re.compile(r"pass space=\{\.\.\.\} or add"), "add"),
+    (re.compile(r"\(data\.load\(\.\.\., normalize='standardize'\)\)"), '(data.normalize = "standardize")'),
+    (re.compile(r"use device='auto' or 'cpu'"), "use --set device=auto or --set device=cpu"),
+)
+
+
+def cli_wording(text: str) -> str:
+    """``text`` with the Python API's wording (``resume=True``, ``overwrite=True``) put as the command line's."""
+    for pattern, replacement in _CLI_WORDING:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class CliWordingFilter(RewritingFilter):
+    """A ``logging`` filter that puts log lines in the command line's wording (:func:`cli_wording`)."""
+
+    def rewrite(self, text: str) -> str:
+        return cli_wording(text)
+
+
 def error_line(exc: BaseException) -> str:
     """One line for an error: babysit's own message as it is, anything else with what it means; never a secret."""
     if isinstance(exc, BabysitError):
@@ -61,7 +89,7 @@ def error_line(exc: BaseException) -> str:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         text = (f"{type(exc).__name__}: {message} (an error babysit did not expect here: check the input; "
                 "babysit --debug ... shows the traceback)")
-    return redact_text(text)
+    return redact_text(cli_wording(text))
 
 
 def print_error(exc: BaseException) -> None:
@@ -72,11 +100,11 @@ def print_error(exc: BaseException) -> None:
     err_console.print(f"[bold red]error:[/] {escape(error_line(exc))}", highlight=False)
 
 
-RESUME_HINT = "progress saved; run the same command with --resume to continue."
+STOPPED = "stopped by Ctrl-C or SIGTERM."
 
 
 @contextmanager
-def friendly_errors(interrupted: str = RESUME_HINT) -> Iterator[None]:
+def friendly_errors(interrupted: str = STOPPED) -> Iterator[None]:
     """Print every error as one line and exit 2 (bad input); Ctrl-C / SIGTERM print ``interrupted`` and exit 130."""
     try:
         yield
@@ -98,9 +126,9 @@ def print_findings_lines(findings: list[Any], print_fn: Callable[..., None] | No
         get = f.get if isinstance(f, dict) else lambda name, _f=f: getattr(_f, name, None)
         severity, code = get("severity") or "info", get("code") or "?"
         print_fn(f"[{styles.get(severity, '')}]{escape(str(severity))}[/] [bold]{escape(str(code))}[/]: "
-                 f"{escape(str(get('message') or ''))}", highlight=False)
+                 f"{escape(cli_wording(str(get('message') or '')))}", highlight=False)
         if get("suggestion"):
-            print_fn(f"  [dim]try:[/] {escape(str(get('suggestion')))}", highlight=False)
+            print_fn(f"  [dim]try:[/] {escape(cli_wording(str(get('suggestion'))))}", highlight=False)
 
 
 def _fmt(value: Any, spec: str) -> str:
@@ -133,4 +161,7 @@ def print_run_summary(history: History, print_fn: Callable[..., None] = console.
     if history.status != "completed":
         print_fn(f"[yellow]status: {escape(str(history.status))}[/] — {escape(str(history.stop_reason))}")
     if history.run_dir is not None:
-        print_fn(f"results in [bold]{escape(str(history.run_dir))}[/] (history.jsonl, config.toml, checkpoints/)")
+        folder = history.run_dir
+        written = [name for name in ("history.jsonl", "config.toml", "checkpoints/", "report.html")
+                   if (folder / name.rstrip("/")).exists()] or ["history.jsonl"]  # history.json, before
+        print_fn(f"results in [bold]{escape(str(folder))}[/] ({', '.join(written)})")

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from babysit.cli._common import EXIT_OK, EXIT_PROBLEM, console, friendly_errors
+from babysit.cli._common import EXIT_OK, EXIT_PROBLEM, cli_wording, console, friendly_errors
 from babysit.cli._help import flag
 from babysit.cli.doctor import print_fixes
 
@@ -31,7 +31,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _field(finding: Any, name: str) -> Any:
-    return finding.get(name) if isinstance(finding, dict) else getattr(finding, name)
+    value = finding.get(name) if isinstance(finding, dict) else getattr(finding, name)
+    return cli_wording(value) if isinstance(value, str) else value
 
 
 def print_findings(findings: Sequence[Any], out: Console = console, title: str = "diagnosis") -> None:

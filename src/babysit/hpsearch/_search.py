@@ -385,8 +385,8 @@ class _Job:
             study.enqueue_trial(dict(trial.params), user_attrs=attrs)
             promoted.append(number)
         if promoted:
-            log.info("stage %d starts with the %d best settings of stage %d, trained on", current["index"],
-                     len(promoted), previous["index"])
+            log.info("stage %d starts with the %d best settings of stage %d, continued to %d epochs each",
+                     current["index"], len(promoted), previous["index"], current["epochs"])
         return promoted
 
     def _drop_states(self, study: Any, stage: int, keep: Sequence[int] = ()) -> None:

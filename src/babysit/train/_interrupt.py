@@ -1,5 +1,12 @@
 """Turn SIGTERM into KeyboardInterrupt during training, so Ctrl-C and a scheduler's kill save the same way.
 
+While fit trains (:func:`interrupts_between_steps`) the first interrupt does not raise where it lands, which
+may be the middle of an optimizer step: it is remembered, the step in progress (or the epoch's close: its
+evaluation and callbacks) finishes, and the loop raises it before the next one (:func:`raise_if_interrupted`).
+The model, the optimizer and the epoch's tally then agree, so the run folder can save exactly where training
+stopped and a resume continues from there. A second interrupt raises at once (a step or a data loader that
+hangs must not hold the run).
+
 An interrupt is also *remembered*: CPython runs a signal's handler between any two bytecodes, and when that
 happens inside a finalizer (a ``__del__``, a weakref callback: the tensors of a training step are freed all
 the time) the KeyboardInterrupt it raises is printed as "Exception ignored" and lost, and training would go
@@ -9,6 +16,8 @@ raises the remembered interrupt again (a Python bool check: no device sync).
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -16,6 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
+
+log = logging.getLogger("babysit")
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -25,17 +36,48 @@ class TrainingInterrupted(KeyboardInterrupt):
 _requested: list[int] = []  # signals received inside sigterm_as_interrupt and not yet acted on
 # the same list under a public name: a hot loop tests it (a truth test) before paying for the call
 interrupt_requested = _requested
+_between_steps: list[int] = []  # the process id, while a first interrupt waits for the loop to raise it
+_held: list[int] = []  # a signal held for the loop and not raised yet
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     _requested.append(signum)
+    if _between_steps and len(_requested) == 1:  # the training loop raises it once the step in progress is done
+        _held.append(signum)
+        if _between_steps[-1] == os.getpid():  # not in a DataLoader worker forked meanwhile: it keeps serving
+            log.warning("%s: stopping after the step in progress, and saving there (again to stop at once)",
+                        "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name)
+        return
     _raise(signum)
 
 
-def _raise(signum: int) -> None:
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt
-    raise TrainingInterrupted(f"received signal {signal.Signals(signum).name}")
+def _interrupt(signum: int, *, between_steps: bool = False) -> KeyboardInterrupt:
+    del _held[:]  # raised now: no longer only held
+    interrupt = KeyboardInterrupt() if signum == signal.SIGINT else \
+        TrainingInterrupted(f"received signal {signal.Signals(signum).name}")
+    interrupt.between_steps = between_steps  # type: ignore[attr-defined]
+    return interrupt
+
+
+def _raise(signum: int, *, between_steps: bool = False) -> None:
+    raise _interrupt(signum, between_steps=between_steps)
+
+
+def held_interrupt(error: BaseException) -> KeyboardInterrupt | None:
+    """The interrupt received and not raised yet when ``error`` was, if any (``error`` becomes its context): the
+    error is taken as its effect (a terminal's Ctrl-C reaches the DataLoader's worker processes too, and a
+    worker that stopped makes the loader raise), so the run ends interrupted, not failed."""
+    if not _requested:
+        return None
+    interrupt = _interrupt(_requested[0])
+    interrupt.__context__ = error
+    return interrupt
+
+
+def stopped_between_steps(interrupt: BaseException) -> bool:
+    """Whether ``interrupt`` was raised by the training loop between two steps (what was trained is consistent
+    and can be saved), not wherever the signal landed."""
+    return bool(getattr(interrupt, "between_steps", False))
 
 
 def interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
@@ -52,16 +94,36 @@ def interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
     return None
 
 
-def raise_if_interrupted() -> None:
-    """Raise an interrupt that was received but lost (swallowed in a finalizer); called once per step."""
+def raise_if_interrupted(*, between_steps: bool = False) -> None:
+    """Raise an interrupt that was received but not raised yet (held for the step in progress, or swallowed in a
+    finalizer); the training loop calls this between steps (``between_steps=True`` marks the interrupt so, inside
+    :func:`interrupts_between_steps`: with several processes the others may be elsewhere, and nothing is saved)."""
     if _requested:
-        _raise(_requested[0])
+        _raise(_requested[0], between_steps=between_steps and bool(_between_steps))
+
+
+@contextmanager
+def interrupts_between_steps(enabled: bool = True) -> Iterator[None]:
+    """Within the block (fit's epochs), the first Ctrl-C or SIGTERM waits for :func:`raise_if_interrupted`;
+    ``enabled=False`` (several processes, which must stop at the same step) leaves interrupts as they are."""
+    if not enabled:
+        yield
+        return
+    _between_steps.append(os.getpid())
+    try:
+        yield
+    finally:
+        _between_steps.pop()
 
 
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """Within the block, SIGTERM raises :class:`TrainingInterrupted` and Ctrl-C KeyboardInterrupt, and both are
-    remembered for :func:`raise_if_interrupted` (main thread only; a Ctrl-C handler set by the caller is kept)."""
+    remembered for :func:`raise_if_interrupted` (main thread only; a Ctrl-C handler set by the caller is kept).
+
+    An interrupt still held when the block ends without an error (the run stopped or diverged before the loop
+    raised it) is delivered then, to the handler put back: the run closed as it ended, and the process still
+    stops as asked."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -69,12 +131,17 @@ def sigterm_as_interrupt() -> Iterator[None]:
     previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_interrupt)}
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         previous[signal.SIGINT] = signal.signal(signal.SIGINT, _raise_interrupt)
+    del _held[:]
+    completed = False
     try:
         yield
+        completed = True
     finally:
+        held = _held[:1] if completed else []
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        del _requested[:]
+        del _requested[:], _held[:]
+        _deliver(held)
 
 
 @contextmanager

@@ -72,8 +72,8 @@ class EpochTally:
         self.diverged = True
         history.stop_reason = (
             f"the loss became {total[bad]} at step {first + n} (epoch {self.epoch}) with learning rate "
-            f"{lrs[bad]:.3g}; training stopped and the last good checkpoint was kept"
-        )
+            f"{lrs[bad]:.3g}"
+        )  # a run folder adds which checkpoint it kept (none when the run diverged before its first save)
         log.warning("training stopped: %s", history.stop_reason)
         return False
 

@@ -9,6 +9,8 @@ shuffling RNG states, how many epochs and steps were done, and the state of ever
 
 from __future__ import annotations
 
+import pickle
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,12 +91,36 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for damaged files
-        raise CheckpointError(f"checkpoint {str(path)!r} cannot be read ({exc}); delete it to start over.") from exc
+        refused = _refused_globals(path, exc)
+        if refused:
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} holds values a weights-only load refuses ({', '.join(refused)}), most "
+                "likely from a callback's state_dict() returning one (e.g. a numpy number or array) instead of plain "
+                "floats, lists or tensors: make it return plain data (float(x), x.tolist()) before you resume; the "
+                "checkpoint itself is intact, and if you trust it (your own run) torch.load(path, weights_only=False) "
+                "reads it, to convert those values and torch.save it again."
+            ) from exc
+        raise CheckpointError(f"checkpoint {str(path)!r} cannot be read, it is damaged ({exc}); delete it to start "
+                              "over.") from exc
     if payload.get("format") != FORMAT_VERSION:
         raise CheckpointError(
             f"checkpoint {str(path)!r} has format {payload.get('format')!r}, expected {FORMAT_VERSION}."
         )
     return payload
+
+
+def _refused_globals(path: Path, exc: Exception) -> list[str]:
+    """The classes and functions a weights-only load refused in ``path`` (``numpy._core.multiarray.scalar``), or
+    [] when the file is damaged in another way."""
+    if not isinstance(exc, pickle.UnpicklingError):
+        return []
+    find = getattr(torch.serialization, "get_unsafe_globals_in_checkpoint", None)  # torch >= 2.5
+    if find is not None:
+        try:
+            return [str(name) for name in find(path)]
+        except Exception:  # a damaged file: fall back to the names in torch's message
+            pass
+    return re.findall(r"Unsupported global: GLOBAL (\S+)", str(exc))
 
 
 def restore_checkpoint(payload: dict[str, Any], state: TrainingState) -> None:

@@ -25,9 +25,10 @@ import torch
 from torch import nn
 
 from babysit import losses, optim, schedules
+from babysit._checks import check_module
 from babysit._runlog import RunLog
 from babysit.callbacks import Callback, Diagnose, ProgressBar, StopTraining
-from babysit.errors import ConfigError
+from babysit.errors import CheckpointError, ConfigError
 from babysit.history import History
 from babysit.monitors import Monitor
 from babysit.monitors._callback import MonitorCallback
@@ -35,10 +36,12 @@ from babysit.train._batches import LoaderBatches, TensorBatches, make_batches
 from babysit.train._device import resolve_device
 from babysit.train._distributed import process_group, reduce_tally, wrap
 from babysit.train._evaluate import evaluate, to_device_pair
-from babysit.train._inputs import check_labels, check_settings, schedule_spec, split_bundle
+from babysit.train._inputs import callback_list, check_labels, check_settings, schedule_spec, split_bundle
 from babysit.train._interrupt import (
+    held_interrupt,
     interrupt_behind,
     interrupt_requested,
+    interrupts_between_steps,
     raise_if_interrupted,
     sigterm_as_interrupt,
 )
@@ -48,7 +51,7 @@ from babysit.train._tally import DRAIN_EVERY, EpochTally
 from babysit.train.checkpoint import TrainingState, checkpoint_path, read_checkpoint, restore_checkpoint
 from babysit.train.options import FitOptions
 from babysit.train.run import Run, load_callback_states, ordered
-from babysit.train.run_folder import RunFolder
+from babysit.train.run_folder import RunFolder, saved_point
 
 log = logging.getLogger("babysit")
 CHECK_EVERY = 50  # steps between non-finite checks inside an epoch (one device sync each)
@@ -71,7 +74,7 @@ def fit(
     resume: bool | History = False,
     device: str | torch.device = "auto",
     seed: int = 0,
-    callbacks: Sequence[Callback | Callable[[History], bool | None]] = (),
+    callbacks: Callback | Callable[[History], bool | None] | Sequence[Callback | Callable[[History], bool | None]] = (),
     options: FitOptions | Mapping[str, Any] | None = None,
 ) -> History:
     """Train ``model`` with the lecture's update rules and schedules, recording everything into a History.
@@ -104,16 +107,19 @@ def fit(
         seed: seeds the global RNG (init, dropout) and the batch shuffling.
         callbacks: :class:`babysit.Callback` instances (e.g. ``EarlyStopping``, ``EMA``, ``AnnealMomentum``,
             ``LiveReport``, ``TensorBoardLogger``, your own); a plain function ``f(history) -> bool`` is called
-            after every epoch and stops the run when it returns True.
+            after every epoch and stops the run when it returns True. One callback alone needs no list.
         options: :class:`babysit.train.FitOptions` (or a dict of them): precision, compile, progress bar, meta.
 
     Returns:
         The History; ``history.status`` is ``completed``, ``stopped`` (a callback raised ``StopTraining``) or
-        ``diverged``. On Ctrl-C or SIGTERM the callbacks close (the run folder keeps the last finished epoch)
+        ``diverged``. On Ctrl-C or SIGTERM the step in progress finishes, the run folder saves there (a resume
+        continues at the next step; a second Ctrl-C stops at once and keeps the last save), the callbacks close
         and the KeyboardInterrupt is raised again, also when a clean-up it cut short failed on its way out (that
         error is the interrupt's); any other error likewise.
     """
     opts = FitOptions.of(options)
+    check_module(model, "fit")
+    callbacks = callback_list(callbacks)
     check_settings(epochs=epochs, batch_size=batch_size, reg=reg, lr=lr)
     if resume is True and run_dir is None:
         raise ConfigError("resume=True needs run_dir: the folder of the run to continue.")
@@ -162,7 +168,7 @@ def fit(
         except StopTraining as stop:
             status, run.history.stop_reason = "stopped", stop.reason
         except BaseException as exc:  # every callback closes, then it is raised again
-            interrupt = interrupt_behind(exc)  # an error that Ctrl-C or SIGTERM caused is that interrupt
+            interrupt = interrupt_behind(exc) or held_interrupt(exc)  # an error Ctrl-C or SIGTERM caused is it
             status, failure = ("failed", exc) if interrupt is None else ("interrupted", interrupt)
         _close(run, status, failure)
     return run.history
@@ -173,31 +179,36 @@ def _train(run: Run, step: Step, batches: TensorBatches | LoaderBatches, *, per_
     """The epochs, from the first one not yet done (a checkpoint from inside an epoch continues that epoch at
     its step); returns ``completed`` or ``diverged``."""
     step_hooks = run.hooked("on_step_end")
-    for epoch in range(len(run.history.epochs) + 1, run.epochs + 1):
-        run.epoch = epoch
-        if resumed is not None and resumed.epoch == epoch:
-            run.tally = resumed
-        else:
-            lr = run.optimizer.param_groups[0]["lr"]
-            run.tally = EpochTally(epoch, run.history.num_steps, run.steps_per_epoch, lr)
-            run.call("on_epoch_start")
-        started = time.perf_counter()
-        record, stop = _train_epoch(run, step, batches, step_hooks, per_batch_schedule)
-        if record is None:  # diverged: stop, keep the last good checkpoint
-            return "diverged"
-        if run.has_validation:
-            record["val_loss"], record["val_acc"] = run.evaluate()  # type: ignore[misc]
-            try:
-                run.call("on_validation_end", record)
-            except StopTraining as exc:
-                stop = stop or exc
-        record["seconds"] = time.perf_counter() - started
-        run.history.epochs.append(record)
-        run.tally = None
-        _step_schedules(run.scheduler, per_batch, record)
-        run.call("on_epoch_end", record)
-        if stop is not None:
-            raise stop
+    # the first Ctrl-C or SIGTERM is held until the step in progress, or the epoch's close, is done (several
+    # processes must stop at the same step: there it raises at once)
+    with interrupts_between_steps(enabled=run.world == 1):
+        for epoch in range(len(run.history.epochs) + 1, run.epochs + 1):
+            run.epoch = epoch
+            if resumed is not None and resumed.epoch == epoch:
+                run.tally = resumed
+            else:
+                lr = run.optimizer.param_groups[0]["lr"]
+                run.tally = EpochTally(epoch, run.history.num_steps, run.steps_per_epoch, lr)
+                run.call("on_epoch_start")
+            started = time.perf_counter()
+            record, stop = _train_epoch(run, step, batches, step_hooks, per_batch_schedule)
+            if record is None:  # diverged: stop, keep the last good checkpoint
+                return "diverged"
+            if run.has_validation:
+                record["val_loss"], record["val_acc"] = run.evaluate()  # type: ignore[misc]
+                try:
+                    run.call("on_validation_end", record)
+                except StopTraining as exc:
+                    stop = stop or exc
+            record["seconds"] = time.perf_counter() - started
+            run.history.epochs.append(record)
+            run.tally = None
+            _step_schedules(run.scheduler, per_batch, record)
+            run.call("on_epoch_end", record)
+            if interrupt_requested:  # held through the epoch's last step or its close: stop between epochs
+                raise_if_interrupted(between_steps=True)
+            if stop is not None:
+                raise stop
     return "completed"
 
 
@@ -216,8 +227,8 @@ def _train_epoch(run: Run, step: Step, batches: TensorBatches | LoaderBatches, h
     stop = None
     try:
         for X, y in batches:
-            if interrupt_requested:  # a Ctrl-C that a finalizer swallowed still stops the run
-                raise_if_interrupted()
+            if interrupt_requested:  # held for the step in progress, or swallowed in a finalizer: stop here
+                raise_if_interrupted(between_steps=True)
             loss, reg_loss, scores = update(X, y)
             keep((loss, reg_loss, (scores.argmax(-1) == y).sum(), opt.param_groups[0]["lr"], y.numel()))
             if per_batch_schedule is not None:
@@ -328,7 +339,18 @@ def _restore(resume: bool | History, run: Run, batches: TensorBatches | LoaderBa
         history.meta = run.history.meta
     else:
         assert run.run_dir is not None  # fit refuses resume=True without run_dir
-        payload = read_checkpoint(checkpoint_path(run.run_dir, "last"))
+        point, saved = saved_point(run.run_dir)
+        if point == "untrained":
+            log.warning("%s holds no checkpoint: its run stopped before the first save; it starts from its "
+                        "beginning", run.run_dir)
+            return None, None
+        if point == "uncheckpointed":
+            assert saved is not None
+            raise CheckpointError(
+                f"{str(run.run_dir)!r} holds a run ({saved.status}, {len(saved.epochs)} epochs) with no checkpoint to "
+                "continue from: start it again with another run_dir, or remove that run first (CLI: --overwrite)."
+            )
+        payload = read_checkpoint(checkpoint_path(run.run_dir, "last"))  # "none": it says there is nothing
         offset = payload.get("log_offset")
         if offset is not None and rank == 0:  # the log may run ahead of the checkpoint (a crash): cut it back
             dropped = RunLog(run.run_dir).cut_back(offset, epochs=payload["epoch"], num_steps=payload["num_steps"])

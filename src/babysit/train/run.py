@@ -8,17 +8,19 @@ run folder, a search keeping a trial to continue it).
 
 from __future__ import annotations
 
+import io
 import logging
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from babysit.callbacks._base import Callback, StopTraining, overrides
-from babysit.errors import ConfigError
+from babysit.errors import CheckpointError, ConfigError
 from babysit.history import History
 from babysit.train._tally import EpochTally
 from babysit.train.checkpoint import TrainingState, checkpoint_payload
@@ -129,13 +131,79 @@ def ordered(callbacks: Sequence[Callback]) -> list[Callback]:
 
 
 def callback_states(callbacks: Sequence[Callback]) -> dict[str, Any]:
-    """Every callback's ``state_dict`` under its ``state_key`` (``#2``, ``#3`` for repeats of one key)."""
+    """Every callback's ``state_dict`` under its ``state_key`` (``#2``, ``#3`` for repeats of one key).
+
+    Raises a CheckpointError naming the callback, where and what, for a value a checkpoint cannot hold (one that
+    ``torch.load(weights_only=True)`` refuses, e.g. a numpy number): saved, it would make every checkpoint of the
+    run unreadable. The walk looks at the states only (tens of microseconds), never at the model."""
     states: dict[str, Any] = {}
     for key, callback in _keyed(callbacks):
         state = callback.state_dict()
         if state:
+            found = _not_plain(state, "")
+            if found is not None:
+                where, value = found
+                name = type(callback).__name__ + (key[key.index("#"):] if "#" in key else "")
+                raise CheckpointError(
+                    f"callback {name}'s state_dict() holds a {_type_name(value)} at {where or 'its top'}, which a "
+                    "checkpoint cannot hold (checkpoints are read with torch.load(weights_only=True), so no run could "
+                    "resume from it): return plain data instead, e.g. float(x) or int(x) for a numpy number and "
+                    "x.tolist() or torch.as_tensor(x) for an array."
+                )
             states[key] = state
     return states
+
+
+# what torch.load(weights_only=True) reads back; containers are walked, tensors (and their subclasses) accepted
+_LEAVES = {type(None), bool, int, float, complex, str, bytes, bytearray, torch.Size, torch.device, torch.dtype}
+_MAPPINGS = (dict, OrderedDict, Counter)
+_SEQUENCES = (list, tuple, set)
+_loadable: set[type] = set()  # other types torch.load(weights_only=True) was found to read (add_safe_globals)
+
+
+def _not_plain(value: Any, where: str) -> tuple[str, Any] | None:
+    """The first value inside ``value`` a weights-only load refuses, with where it is (``['hist'][1]``), or None."""
+    kind = type(value)
+    if kind in _LEAVES or isinstance(value, Tensor) or kind in _loadable:
+        return None
+    if kind in _MAPPINGS:
+        for key, item in value.items():
+            if type(key) not in _LEAVES and _not_plain(key, where) is not None:
+                return f"{where} (a key)", key
+            found = _not_plain(item, f"{where}[{key!r}]")
+            if found is not None:
+                return found
+        return None
+    if kind in _SEQUENCES:
+        if not {type(item) for item in value} - _LEAVES:  # numbers and strings only: one pass in C
+            return None
+        for i, item in enumerate(value):
+            found = _not_plain(item, f"{where}[{i}]")
+            if found is not None:
+                return found
+        return None
+    if _loads_back(value):
+        _loadable.add(kind)
+        return None
+    return where, value
+
+
+def _loads_back(value: Any) -> bool:
+    """Whether ``torch.load(weights_only=True)`` reads ``value`` back (a type registered with
+    ``torch.serialization.add_safe_globals``); asked once per type, and only of types not known to be plain."""
+    buffer = io.BytesIO()
+    try:
+        torch.save(value, buffer)
+        buffer.seek(0)
+        torch.load(buffer, weights_only=True)
+    except Exception:
+        return False
+    return True
+
+
+def _type_name(value: Any) -> str:
+    kind = type(value)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
 
 
 def load_callback_states(callbacks: Sequence[Callback], states: dict[str, Any] | None) -> None:

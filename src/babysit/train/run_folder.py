@@ -32,8 +32,8 @@ from babysit._io import fsync_dir
 from babysit._runlog import LOG_FILE
 from babysit.callbacks._base import Callback
 from babysit.errors import CheckpointError
-from babysit.history import HISTORY_FILE
-from babysit.train._interrupt import interrupts_deferred
+from babysit.history import HISTORY_FILE, History, holds_history
+from babysit.train._interrupt import interrupts_deferred, stopped_between_steps
 from babysit.train._lock import RunLock
 from babysit.train._writer import BackgroundWriter, detached_copy, save_failed
 from babysit.train.checkpoint import checkpoint_path, copy_checkpoint, save_checkpoint
@@ -138,7 +138,11 @@ class RunFolder(Callback):
         ``final``: the run's last save, which fit waits for; an earlier best epoch kept in memory is then written
         on this thread while the writer commits, rather than after the commit on the writer."""
         with interrupts_deferred():  # the log, the checkpoint and `saved` change together
-            payload = run.checkpoint()  # inside an epoch this reads the steps so far into the History first
+            try:
+                payload = run.checkpoint()  # inside an epoch this reads the steps so far into the History first
+            except CheckpointError as exc:  # a callback's state no checkpoint can hold: say what the folder keeps
+                self._writer.wait(raise_error=False)
+                raise CheckpointError(f"{exc} {self._kept_for_a_fix()}") from None
             if run.tally is not None and run.tally.diverged:
                 return  # nothing after the last good checkpoint is worth continuing
             started = time.perf_counter()
@@ -163,6 +167,13 @@ class RunFolder(Callback):
             self._take_cost = time.perf_counter() - started
             self._last_save = time.monotonic()
 
+    def _kept_for_a_fix(self) -> str:
+        """What the folder holds of the run, for an error that stops it before a save."""
+        if self.saved[1]:
+            return "The run's last checkpoint is intact: fix the callback, then continue with resume=True."
+        return ("Nothing of this run was checkpointed yet: fix the callback, then start it again with another "
+                "run_dir (or remove this one).")
+
     def _write_best_meanwhile(self, best: dict[str, Any]) -> None:
         """Write best.pt on this thread while the writer commits the log and last.pt, then wait for both."""
         best_path = checkpoint_path(self.folder, "best")
@@ -176,8 +187,22 @@ class RunFolder(Callback):
 
     def on_exception(self, run: Run, exc: BaseException) -> None:
         self._writer.wait(raise_error=False)  # the save in flight completes (or fails) first
-        if isinstance(exc, KeyboardInterrupt):  # the saved history ends where the checkpoint does
-            run.history.truncate(*self.saved)
+        if isinstance(exc, KeyboardInterrupt):
+            if stopped_between_steps(exc):
+                self._save_interrupted(run)
+            run.history.truncate(*self.saved)  # the saved history ends where the checkpoint does
+
+    def _save_interrupted(self, run: Run) -> None:
+        """Save where an interrupted run stopped: between two steps or epochs, where what was trained is
+        consistent (a resume continues at the next step). A save that fails keeps the last one that completed."""
+        steps = run.history.num_steps if run.tally is None else run.tally.first_step + run.tally.steps
+        if (len(run.history.epochs), steps) == self.saved:
+            return  # saved there already
+        try:
+            self.save(run)
+            self._writer.wait()
+        except (CheckpointError, OSError) as exc:
+            log.warning("%s", exc)
 
     def on_fit_end(self, run: Run, status: str) -> None:
         if not self.lock.held:  # on_fit_start refused the folder: nothing of this run is in it
@@ -189,12 +214,48 @@ class RunFolder(Callback):
                 self.save(run, final=True)  # the run's end is always on disk (epochs skipped by the time budget
                 self._writer.wait()  # included); that save holds the final status and findings too
             else:
+                if status == "diverged":
+                    reason = run.history.stop_reason or "the loss diverged"
+                    run.history.stop_reason = f"{reason}; {self._kept_after_divergence()}"
                 run.history.save()
         finally:
             self._writer.close()
             self.lock.release()
         if status == "interrupted":
-            log.warning("interrupted; resume with resume=True (CLI: --resume) from %s", self.folder)
+            epochs, steps = self.saved
+            if steps:
+                log.warning("interrupted; %s holds the run up to step %d (%d epochs done): resume=True (CLI: --resume) "
+                            "continues it from there", self.folder, steps, epochs)
+            else:
+                log.warning("interrupted before the run's first save; resume=True (CLI: --resume) starts it again "
+                            "from the beginning in %s", self.folder)
+
+    def _kept_after_divergence(self) -> str:
+        """Which checkpoint a diverged run keeps, in words (true also when it diverged before its first save)."""
+        epochs, steps = self.saved
+        if steps:
+            return (f"the last good checkpoint was kept ({self.folder}/checkpoints/last.pt, step {steps}, "
+                    f"{epochs} epochs done)")
+        return ("no checkpoint was written: the run diverged before its first save, so there is nothing to resume; "
+                "start it again with a lower learning rate (see its diagnosis)")
+
+
+def saved_point(folder: Path) -> tuple[str, History | None]:
+    """How far the run in ``folder`` was saved, which decides what a resume does, with its saved History:
+
+    - ``"checkpoint"``: it continues from ``last.pt``;
+    - ``"untrained"``: a run log with no epoch and no step (stopped before training saved anything): a resume
+      starts it again from its beginning, and the same seed trains the same run;
+    - ``"uncheckpointed"``: a log with epochs or steps but no checkpoint (failed or diverged before its first
+      save): nothing can be continued, and the record is not replaced by a resume;
+    - ``"none"``: no run log and no checkpoint.
+    """
+    if checkpoint_path(folder, "last").exists():
+        return "checkpoint", None
+    if not holds_history(folder):
+        return "none", None
+    saved = History.load(folder)
+    return ("untrained" if not saved.epochs and saved.num_steps == 0 else "uncheckpointed"), saved
 
 
 def _commit(folder: Path, records: list[dict[str, Any]], replace: bool, payload: dict[str, Any], is_best: bool,
