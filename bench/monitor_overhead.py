@@ -1,4 +1,4 @@
-"""Benchmark: babysitting's cost. fit(monitor=True) and fit(monitor=False) against a hand-written PyTorch loop.
+r"""Benchmark: babysitting's cost. fit(monitor=True) and fit(monitor=False) against a hand-written PyTorch loop.
 
 The hand loop is bench/fit_overhead.py's (same init, data, Nesterov momentum, L2 term, seed, batches and
 per-epoch numbers). Runs are alternated (hand, fit off, fit on, hand, ...) so drift in machine speed hits
@@ -10,6 +10,9 @@ of the hand loop, monitor=True within 1.03x.
                                                                   # single steps of the ResNet and transformer
     .venv/bin/python bench/monitor_overhead.py --device cuda      # prints the card's name
     .venv/bin/python bench/monitor_overhead.py --every 10 25 50   # the cost of other sampling intervals
+    .venv/bin/python bench/monitor_overhead.py --compile          # what torch.compile compiles, monitor off/on
+    .venv/bin/python bench/monitor_overhead.py --compile --device cuda --precision bf16 \
+        --models --families resnet transformer                    # the GPU rows: bf16, ResNet and transformer
 """
 
 from __future__ import annotations
@@ -127,6 +130,23 @@ def step_costs(kind: str, *, device: str, steps: int = 1020, every: int = DEFAUL
             "epoch_end_ms": 1e3 * end, "predicted": predicted, "interleaved": interleaved}
 
 
+def compile_counts(kind: str, *, device: str, epochs: int, precision: str) -> dict[str, dict[str, int]]:
+    """Frames torch.compile compiled and graphs it made in a ``fit(compile=True)`` run of ``kind``, without the
+    monitor and with it, each from a reset compiler: whatever the second adds is a recompilation the monitor
+    causes (the target is none; training and evaluation mode each compile once either way)."""
+    from torch._dynamo.utils import counters
+
+    bundle, build = workload(kind)
+    counts = {}
+    for name, monitor in (("off", False), ("on", True)):
+        torch._dynamo.reset()
+        counters.clear()
+        babysit.fit(models.build(kind, **build), bundle, epochs=epochs, batch_size=64, monitor=monitor, device=device,
+                    seed=0, options={"compile": True, "precision": precision})
+        counts[name] = {"frames": counters["frames"]["ok"], "graphs": counters["stats"]["unique_graphs"]}
+    return counts
+
+
 # the field-test families beyond digits: a ResNet-style CNN on 32x32 images and a character transformer LM
 FAMILIES = {
     "resnet": (lambda: data.load("shapes32", seed=0), {"width": 8}),
@@ -156,13 +176,20 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--models", nargs="+", default=["mlp", "cnn"],
+    parser.add_argument("--models", nargs="*", default=["mlp", "cnn"],
                         help="whole-run rows (digits): mlp, cnn")
-    parser.add_argument("--families", nargs="+", default=["resnet", "transformer"],
-                        help="single-step rows only: the ResNet on shapes32, the transformer on pysource")
+    parser.add_argument("--families", nargs="*", default=["resnet", "transformer"],
+                        help="single-step rows only: the ResNet on shapes32, the transformer on pysource "
+                             "(none: --families alone)")
     parser.add_argument("--every", nargs="+", type=int, default=[DEFAULT_EVERY],
                         help=f"sampling intervals to time (default: the default, {DEFAULT_EVERY})")
+    parser.add_argument("--compile", action="store_true",
+                        help="instead of timing: count what torch.compile compiles in fit, monitor off and on")
+    parser.add_argument("--precision", default="fp32", help="with --compile: fp32, fp16 or bf16")
     args = parser.parse_args()
+    if args.compile:
+        print_compile_counts(args)
+        return
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else \
         f"cpu ({torch.get_num_threads()} threads)"
     print(f"monitor overhead on {name}, torch {torch.__version__}, {args.repeats} alternated rounds, "
@@ -187,6 +214,18 @@ def main() -> None:
             best = min(values) / min(times["hand"])
             print(f"{kind:<6} {label:<22} {statistics.median(values):>9.3f} {to_hand:>21.3f} {to_off:>11.3f} "
                   f"{best:>23.3f}")
+
+
+def print_compile_counts(args: argparse.Namespace) -> None:
+    epochs = 2
+    print(f"torch.compile in fit on {args.device}, {args.precision}, torch {torch.__version__}, {epochs} epochs each:")
+    print(f"{'model':<12} {'frames off':>11} {'frames on':>10} {'graphs off':>11} {'graphs on':>10} "
+          f"{'recompilations the monitor causes':>34}")
+    for kind in [*args.models, *args.families]:
+        c = compile_counts(kind, device=args.device, epochs=epochs, precision=args.precision)
+        extra = c["on"]["frames"] - c["off"]["frames"]  # each compilation is one frame compiled
+        print(f"{kind:<12} {c['off']['frames']:>11} {c['on']['frames']:>10} {c['off']['graphs']:>11} "
+              f"{c['on']['graphs']:>10} {extra:>34}")
 
 
 if __name__ == "__main__":
