@@ -6,14 +6,17 @@ drawn in ``fit``'s shuffling order, 3 epochs, a full validation pass per epoch, 
 every 3rd step. So the four runs are the same run: the test checks that first (step losses and validation
 numbers against a plain loop without any Monitor), then that each path's findings hold the setup's codes.
 
-- ``lr_too_high``: SGD at lr 2.0 (the healthy range here is ~0.05-0.5). The loss jumps from 3.3 to ~40
-  within 20 steps, the ReLUs die and the run sits at chance: update_ratio_too_high, loss_diverged,
-  dead_units, no_learning.
+- ``lr_too_high``: SGD at lr 2.0 (the healthy range here is ~0.05-0.5). Within the first ten steps the
+  update/weight ratios reach ~0.4, the loss jumps to ~40 and most ReLUs of a layer die: update_ratio_too_high,
+  loss_diverged, dead_units. What the run does after that is chaotic: whether it recovers to ~30 % or sits at
+  chance (no_learning too) changes with the float rounding of the CPU's kernels (an AMD and an Intel machine
+  differ), so that code is not pinned.
 - ``dead_relus``: the first hidden layer's biases start at -10, so its ReLUs never fire: dead_units, and so
   vanishing_activations and no_learning.
 
-Every path must give exactly these codes: the Trainer's keyword forward (``model(**batch)``, a dict out) and
-Lightning's ``training_step`` (the module's own forward never runs) are sampled like ``fit``'s ``model(x)``.
+Every path must give exactly the codes ``fit`` gives, these among them: the Trainer's keyword forward
+(``model(**batch)``, a dict out) and Lightning's ``training_step`` (the module's own forward never runs) are
+sampled like ``fit``'s ``model(x)``.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from babysit import Monitor, data, models
 
 EVERY, EPOCHS, BATCH = 3, 3, 64
 SETUPS = {"lr_too_high": {"lr": 2.0, "dead_bias": None}, "dead_relus": {"lr": 0.05, "dead_bias": -10.0}}
-EXPECTED = {"lr_too_high": {"update_ratio_too_high", "loss_diverged", "dead_units", "no_learning"},
+EXPECTED = {"lr_too_high": {"update_ratio_too_high", "loss_diverged", "dead_units"},  # at least these
             "dead_relus": {"dead_units", "vanishing_activations", "no_learning"}}
 
 
@@ -168,6 +171,11 @@ def _by_trainer(setup: str, tmp_path):
     return callback.history, [f.to_dict() for f in callback.findings]
 
 
+@functools.cache
+def _codes_by_fit(setup: str) -> frozenset[str]:
+    return frozenset(f["code"] for f in _by_fit(setup, None)[1])
+
+
 PATHS = {"fit": _by_fit, "monitor": _by_own_loop, "lightning": _by_lightning, "transformers": _by_trainer}
 
 
@@ -187,9 +195,10 @@ def test_every_path_gives_the_same_diagnosis(setup: str, path: str, tmp_path) ->
     ratio = history.series["ratio/" + ("net." if wrapped else "") + "fc1.weight"]
     assert ratio["step"] == list(range(1, EPOCHS * 17 + 1, EVERY))
 
-    # the same diagnosis
+    # the same diagnosis: fit's codes, the setup's hallmarks among them
     codes = {f["code"] for f in findings}
-    assert codes == EXPECTED[setup], f"{path} found {sorted(codes)} for {setup}"
+    assert EXPECTED[setup] <= codes, f"{path} found {sorted(codes)} for {setup}"
+    assert codes == _codes_by_fit(setup), f"{path} found {sorted(codes)}, fit {sorted(_codes_by_fit(setup))}"
     if setup == "dead_relus":  # naming the layer whose biases were pushed down
         dead = next(f for f in findings if f["code"] == "dead_units")
         assert dead["evidence"]["layers"][("net." if wrapped else "") + "act1"] > 0.8
