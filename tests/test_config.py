@@ -74,6 +74,16 @@ def test_overrides_are_read_as_toml() -> None:
                    "train": {"compile": True}}
 
 
+def test_an_override_of_a_text_key_keeps_the_text_as_written(tmp_path: Path) -> None:
+    """TOML reads 2024 as a number; a run's name, a CSV label column or a device is text whatever it looks like,
+    while a number key given the same digits stays a number."""
+    path = tmp_path / "run.toml"
+    path.write_text("[train]\nepochs = 2\n")
+    cfg = load_config(path, ["name=2024", "data.label=3", "optimizer.lr=2024", 'runs_dir="out"'])
+    assert (cfg.name, cfg.data.label, cfg.optimizer.lr) == ("2024", "3", 2024.0)
+    assert cfg.run_dir == Path("out") / "2024"
+
+
 def test_bad_override() -> None:
     with pytest.raises(ConfigError, match=r"not key=value"):
         apply_overrides({}, ["optimizer.lr"])

@@ -245,7 +245,10 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             if not isinstance(child, dict):
                 raise ConfigError(f"override {item!r}: {part!r} is a value, not a section.")
             node = child
-        node[leaf] = _parse_value(text.strip())
+        value = _parse_value(text.strip())
+        if not isinstance(value, str) and _takes_text(parents, leaf):
+            value = text.strip()  # --set name=2024 names a run "2024", not the number 2024
+        node[leaf] = value
     return raw
 
 
@@ -254,6 +257,17 @@ def _parse_value(text: str) -> Any:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text  # a bare word, e.g. --set optimizer.name=adam
+
+
+def _takes_text(parents: list[str], leaf: str) -> bool:
+    """Whether the config key ``parents.leaf`` holds text only (a name, a path, a device), so that an override's
+    value is kept as written even where TOML would read a number."""
+    section = _section_for(tuple(parents))
+    field = None if section is None else section.model_fields.get(leaf)
+    if field is None:
+        return False
+    kinds = set(getattr(field.annotation, "__args__", (field.annotation,))) - {type(None)}
+    return kinds == {str}
 
 
 def _explain(err: Mapping[str, Any]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,16 @@ def _config(tmp_path: Path, epochs: int = 150) -> Path:
     path = tmp_path / "spiral.toml"
     path.write_text(SPIRAL.format(runs=tmp_path / "runs", epochs=epochs))
     return path
+
+
+def test_python_dash_m_babysit_runs_the_command() -> None:
+    """For an environment whose scripts folder is not on PATH: the same command, the same version."""
+    done = subprocess.run([sys.executable, "-m", "babysit", "--version"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("babysit ")
+    import babysit
+
+    assert done.stdout.split()[1] == babysit.__version__
 
 
 def test_help_lists_commands() -> None:

@@ -63,6 +63,35 @@ def test_validation_labels_out_of_range(model, pair) -> None:
         _fit(model, (X, y), val_data=(X[:5], torch.tensor([0, 1, 2, 5, 0])))
 
 
+class _LaterBadLabel(torch.utils.data.Dataset):
+    """Examples whose labels are fine except at one index past the first, which fit checks before training."""
+
+    def __init__(self, pair, bad_index: int, bad_label: int) -> None:
+        self.X, self.y = pair
+        self.bad_index, self.bad_label = bad_index, bad_label
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def __getitem__(self, i: int):
+        return self.X[i], torch.tensor(self.bad_label if i == self.bad_index else int(self.y[i]))
+
+
+@pytest.mark.parametrize("bad_label", [7, -3])
+def test_a_datasets_later_label_out_of_range_is_named_when_its_batch_is_trained(model, pair, bad_label,
+                                                                                  tmp_path) -> None:
+    with pytest.raises(DataError, match=rf"a training label is {bad_label}, out of range.*epoch 1, batch 2") as info:
+        loader = torch.utils.data.DataLoader(_LaterBadLabel(pair, 20, bad_label), batch_size=16)  # in order
+        _fit(model, loader, run_dir=tmp_path / "run")
+    assert isinstance(info.value.__cause__, IndexError)  # torch's own error stays as the cause
+    assert not (tmp_path / "run" / "checkpoints" / "last.pt").exists()  # a failed run is not a resumable one
+
+
+def test_a_validation_datasets_later_label_out_of_range_is_named(model, pair) -> None:
+    with pytest.raises(DataError, match=r"a validation label is 5, out of range .*found while evaluating"):
+        _fit(model, pair, val_data=_LaterBadLabel(pair, 12, 5))
+
+
 def test_non_finite_features(model, pair) -> None:
     X, y = pair
     X = X.clone()

@@ -25,8 +25,6 @@ from babysit.train import KeepFinalState
 EVERY_EPOCH = {"checkpoint_every_epochs": 1}  # a save at each epoch's end, however short the epoch
 
 
-
-
 def test_resume_reproduces_uninterrupted_run(digits, tmp_path) -> None:
     straight = _model(digits)
     h_straight = babysit.fit(straight, digits, epochs=5, run_dir=tmp_path / "a", **SETTINGS)
@@ -42,6 +40,8 @@ def test_resume_reproduces_uninterrupted_run(digits, tmp_path) -> None:
     assert _strip_seconds(h_resumed.epochs) == _strip_seconds(h_straight.epochs)
     assert h_resumed.steps == h_straight.steps
     assert History.load(tmp_path / "b").status == "completed"
+    # the run was started for 2 epochs and continued to 5: its record (and the report's "5 of 5") says 5
+    assert h_resumed.meta["epochs"] == History.load(tmp_path / "b").meta["epochs"] == 5
 
 
 def test_resume_from_a_history_in_memory_reproduces_uninterrupted_run(digits) -> None:

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, Dataset
 from babysit.errors import DataError
 from babysit.losses import LossFn
 from babysit.train._batches import as_tensor_pair
+from babysit.train._inputs import label_out_of_range
 
 
 @torch.no_grad()
@@ -39,6 +40,8 @@ def evaluate(
             return losses[0].item(), int(corrects[0].item()) / count
         weighted = torch.stack([loss.float() * n for loss, n in zip(losses, counts)]).sum()
         return weighted.item() / count, int(torch.stack(corrects).sum().item()) / count
+    except IndexError as exc:
+        raise label_out_of_range(exc, "validation", "found while evaluating") or exc from exc
     finally:
         model.train(was_training)
 

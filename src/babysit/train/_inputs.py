@@ -4,6 +4,7 @@ a per-batch schedule spec. Every error names the value and what is allowed."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -82,6 +83,23 @@ def check_labels(model: nn.Module, batches: TensorBatches | LoaderBatches, val: 
             f"the training labels hold a single class ({train_range[0]}): a classifier learns nothing from them "
             "(the loss goes to 0 at once). Give examples of at least two classes."
         )
+
+
+_OUT_OF_BOUNDS = re.compile(r"Target (-?\d+) is out of bounds")
+
+
+def label_out_of_range(error: IndexError, split: str, where: str) -> DataError | None:
+    """The DataError for torch's ``IndexError: Target 12 is out of bounds`` raised by the loss, or None for
+    another IndexError. fit checks the labels it can see before training (all of them for tensors, the first
+    example of a Dataset); a Dataset's later example with a bad label only shows up in its batch's loss."""
+    found = _OUT_OF_BOUNDS.search(str(error))
+    if found is None:
+        return None
+    return DataError(
+        f"a {split} label is {found.group(1)}, out of range for the model's scores ({where}): labels must be "
+        "integers in 0..C-1 for a model with C outputs. Check the Dataset's labels, or the model's number of "
+        "classes."
+    )
 
 
 def _probe(batches: TensorBatches | LoaderBatches) -> tuple[Tensor, Tensor | None]:

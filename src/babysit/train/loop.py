@@ -36,7 +36,14 @@ from babysit.train._batches import LoaderBatches, TensorBatches, make_batches
 from babysit.train._device import resolve_device
 from babysit.train._distributed import process_group, reduce_tally, wrap
 from babysit.train._evaluate import evaluate, to_device_pair
-from babysit.train._inputs import callback_list, check_labels, check_settings, schedule_spec, split_bundle
+from babysit.train._inputs import (
+    callback_list,
+    check_labels,
+    check_settings,
+    label_out_of_range,
+    schedule_spec,
+    split_bundle,
+)
 from babysit.train._interrupt import (
     held_interrupt,
     interrupt_behind,
@@ -248,6 +255,9 @@ def _train_epoch(run: Run, step: Step, batches: TensorBatches | LoaderBatches, h
                     break  # the drain below finds the step and stops the run
                 if len(pending) >= DRAIN_EVERY and not tally.drain(run.history):
                     return None, stop
+    except IndexError as exc:
+        where = f"epoch {tally.epoch}, batch {tally.steps + 1}"
+        raise label_out_of_range(exc, "training", where) or exc from exc
     finally:
         run.step = tally.first_step + tally.steps
     if not tally.drain(run.history):
@@ -358,6 +368,9 @@ def _restore(resume: bool | History, run: Run, batches: TensorBatches | LoaderBa
                 log.info("run log cut back by %d bytes written after the last checkpoint", dropped)
         history = History.load(run.run_dir, upto=offset)
         log.info("resuming %s after epoch %d, step %d", run.run_dir, payload["epoch"], payload["num_steps"])
+        if history.meta.get("epochs") != run.epochs:  # resume=True, epochs=N continues the run to N epochs
+            log.info("the run now trains to %d epochs (it was started for %s)", run.epochs, history.meta.get("epochs"))
+            history.meta["epochs"] = run.epochs
     restore_checkpoint(payload, run.state)  # type: ignore[arg-type]
     history.truncate(payload["epoch"], payload["num_steps"])
     history.status, history.stop_reason, history.findings = "running", None, []
