@@ -10,6 +10,7 @@ time budget and at the end; a fresh folder each run), less the report page drawn
 
     .venv/bin/python bench/fit_overhead.py            # digits MLP and a small CNN on the CPU
     .venv/bin/python bench/fit_overhead.py --device cuda
+    .venv/bin/python bench/fit_overhead.py --models mlp --hidden 256 256 --threads 1   # a wider MLP, one thread
 """
 
 from __future__ import annotations
@@ -89,14 +90,14 @@ def run_fit_with_folder(model, bundle, *, run_dir, **settings):
     return run_fit(model, bundle, monitor=False, run_dir=run_dir, options={"report": False}, **settings)
 
 
-def measure(kind: str, *, repeats: int, epochs: int, device: str) -> dict[str, float]:
+def measure(kind: str, *, repeats: int, epochs: int, device: str, hidden: list[int]) -> dict[str, float]:
     bundle = data.load("digits", seed=0)
     settings = dict(epochs=epochs, batch_size=64, lr=0.05, reg=1e-4, seed=0, device=device)
     build = dict(
         input_shape=bundle.input_shape,
         num_classes=bundle.num_classes,
         seed=0,
-        **({"hidden": [128, 64]} if kind == "mlp" else {}),
+        **({"hidden": hidden} if kind == "mlp" else {}),
     )
 
     def timed(fn, **kw):
@@ -132,18 +133,24 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=15)  # this VM drifts +-3 % run to run
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--hidden", type=int, nargs="+", default=[128, 64], help="the MLP's hidden widths")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
+    parser.add_argument("--models", nargs="+", default=["mlp", "cnn"], choices=["mlp", "cnn"])
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     name = (
         torch.cuda.get_device_name() if args.device.startswith("cuda") else f"cpu ({torch.get_num_threads()} threads)"
     )
     print(
         f"fit overhead on {name}, torch {torch.__version__}, {args.repeats} alternated pairs, {args.epochs} epochs each"
     )
-    print(f"{'model':<6} {'hand loop (s)':>14} {'fit monitor=False (s)':>22} {'ratio':>7} "
+    print(f"{'model':<12} {'hand loop (s)':>14} {'fit monitor=False (s)':>22} {'ratio':>7} "
           f"{'+ run folder (s)':>17} {'ratio':>7}")
-    for kind in ("mlp", "cnn"):
-        r = measure(kind, repeats=args.repeats, epochs=args.epochs, device=args.device)
-        print(f"{kind:<6} {r['hand_s']:>14.3f} {r['fit_s']:>22.3f} {r['ratio']:>7.3f} {r['folder_s']:>17.3f} "
+    for kind in args.models:
+        r = measure(kind, repeats=args.repeats, epochs=args.epochs, device=args.device, hidden=args.hidden)
+        label = "mlp " + "-".join(map(str, args.hidden)) if kind == "mlp" else kind
+        print(f"{label:<12} {r['hand_s']:>14.3f} {r['fit_s']:>22.3f} {r['ratio']:>7.3f} {r['folder_s']:>17.3f} "
               f"{r['folder_ratio']:>7.3f}")
 
 

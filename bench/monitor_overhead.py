@@ -13,6 +13,8 @@ of the hand loop, monitor=True within 1.03x.
     .venv/bin/python bench/monitor_overhead.py --compile          # what torch.compile compiles, monitor off/on
     .venv/bin/python bench/monitor_overhead.py --compile --device cuda --precision bf16 \
         --models --families resnet transformer                    # the GPU rows: bf16, ResNet and transformer
+    .venv/bin/python bench/monitor_overhead.py --models mlp --families --hidden 256 256 --threads 1
+                                                                  # a wider MLP on one thread
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from babysit.monitors import DEFAULT_EVERY
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fit_overhead import hand_loop  # the same hand-written loop as the fit benchmark
 
+MLP_HIDDEN = [128, 64]  # the digits MLP's hidden widths (--hidden)
+
 
 def run_fit(model, bundle, *, epochs, batch_size, lr, reg, seed, device, monitor):
     return babysit.fit(model, bundle, optimizer="nesterov", lr=lr, reg=reg, epochs=epochs, batch_size=batch_size,
@@ -42,7 +46,7 @@ def measure(kind: str, *, repeats: int, epochs: int, device: str, everies: list[
     bundle = data.load("digits", seed=0)
     settings = dict(epochs=epochs, batch_size=64, lr=0.05, reg=1e-4, seed=0, device=device)
     build = dict(input_shape=bundle.input_shape, num_classes=bundle.num_classes, seed=0,
-                 **({"hidden": [128, 64]} if kind == "mlp" else {}))
+                 **({"hidden": MLP_HIDDEN} if kind == "mlp" else {}))
     variants = {"off": False, **{f"every={n}": {"every": n} for n in everies}}
 
     def timed(fn, **kw) -> float:
@@ -161,7 +165,7 @@ def workload(kind: str) -> tuple[data.DataBundle, dict]:
         load, args = FAMILIES[kind]
         bundle = load()
     else:
-        bundle, args = data.load("digits", seed=0), ({"hidden": [128, 64]} if kind == "mlp" else {})
+        bundle, args = data.load("digits", seed=0), ({"hidden": MLP_HIDDEN} if kind == "mlp" else {})
     return bundle, dict(input_shape=bundle.input_shape, num_classes=bundle.num_classes, seed=0, **args)
 
 
@@ -186,14 +190,19 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true",
                         help="instead of timing: count what torch.compile compiles in fit, monitor off and on")
     parser.add_argument("--precision", default="fp32", help="with --compile: fp32, fp16 or bf16")
+    parser.add_argument("--hidden", type=int, nargs="+", default=MLP_HIDDEN, help="the MLP's hidden widths")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     args = parser.parse_args()
+    MLP_HIDDEN[:] = args.hidden
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     if args.compile:
         print_compile_counts(args)
         return
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else \
         f"cpu ({torch.get_num_threads()} threads)"
     print(f"monitor overhead on {name}, torch {torch.__version__}, {args.repeats} alternated rounds, "
-          f"{args.epochs} epochs of digits each (17 steps/epoch, batch 64)")
+          f"{args.epochs} epochs of digits each (17 steps/epoch, batch 64), mlp hidden {MLP_HIDDEN}")
     print(f"\nsingle steps, interleaved step by step, 1,020 steps each (default monitor: every={DEFAULT_EVERY}):")
     print(f"{'model':<6} {'plain ms':>9} {'unsampled ms':>13} {'sampled ms':>11} {'epoch end ms':>13} "
           f"{'predicted ratio':>16} {'interleaved ratio':>18}")
