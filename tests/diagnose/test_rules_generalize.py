@@ -157,6 +157,18 @@ def test_no_learning_with_healthy_updates_and_flat_loss_points_at_the_data() -> 
     assert "1.0e-03" in f.message or "0.001" in f.message
 
 
+def test_a_short_run_near_chance_whose_loss_still_falls_is_not_called_broken() -> None:
+    # a ResNet's first two epochs on six shapes: validation 0.22 against chance 0.17, healthy updates, and a loss
+    # falling 9 % an epoch: it is early, nothing points at the data; the same run with its loss flat is judged
+    falling = make_history(train_loss=[1.87, 1.70], train_acc=[0.19, 0.26], val_acc=[0.17, 0.22], num_classes=6,
+                           series=_series(1.6e-2), lr=0.1)
+    assert diagnose(falling, rules=["no_learning"]) == []
+    flat = make_history(train_loss=[1.80, 1.79], train_acc=[0.19, 0.20], val_acc=[0.17, 0.18], num_classes=6,
+                        series=_series(1e-3), lr=0.1)
+    (f,) = diagnose(flat, rules=["no_learning"])
+    assert f.evidence["cause_code"] == "signal_not_in_data"
+
+
 # --- a diverged run names its likely cause -------------------------------------------------------------------------
 def _diverging(**kw):
     losses = [2.3] * 10 + [40.0] + [INF] * 4

@@ -48,6 +48,8 @@ def no_learning(history: History) -> list[Finding]:
     which = "validation" if val else "training"
     accs = val or v.finite(v.per_epoch(history, "train_acc"))
     cause = _causes.why_no_learning(history)
+    if cause.code in ("signal_not_in_data", "data_or_loss") and _facts.new_low(v.finite(_facts.data_losses(history))):
+        return []  # near chance while the loss still falls to new lows: a run stopped early, not one that is broken
     message = (f"{which} accuracy stayed at chance ({max(accs):.2f} at best, chance {chance:.2f}) for "
                f"{len(history.epochs)} epochs: {cause.reason}")
     evidence = {"best_acc": max(accs), "chance": chance, "epochs": len(history.epochs), "split": which,
