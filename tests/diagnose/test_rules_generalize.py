@@ -169,6 +169,19 @@ def test_a_short_run_near_chance_whose_loss_still_falls_is_not_called_broken() -
     assert f.evidence["cause_code"] == "signal_not_in_data"
 
 
+@pytest.mark.parametrize(("optimizer", "ratio", "judged"), [("adam", 0.15, False), ("rmsprop", 0.15, False),
+                                                         ("adam", 1.7, True), ("sgd", 0.15, True)])
+def test_a_lone_first_step_ratio_under_adam_is_an_upper_bound(optimizer, ratio, judged) -> None:
+    # a run shorter than the sampling interval has one ratio sample, the first step's: under Adam that step moves
+    # each weight by lr * sign(g), the largest step Adam takes, so 0.15 (an embedding at std 0.02 under lr 3e-3,
+    # which trains well) is no evidence, while a step as large as the weights (1.7) is; under plain SGD the first
+    # step is lr * |g| / |w|, a measurement of the rate like any other
+    h = make_history(train_loss=[3.0], val_acc=[0.35], series=_series(ratio, samples=1), lr=3e-3)
+    h.meta["optimizer"] = {"name": optimizer, "lr": 3e-3}
+    codes = [f.code for f in diagnose(h, rules=["update_ratio_too_high"])]
+    assert codes == (["update_ratio_too_high"] if judged else [])
+
+
 # --- a diverged run names its likely cause -------------------------------------------------------------------------
 def _diverging(**kw):
     losses = [2.3] * 10 + [40.0] + [INF] * 4

@@ -128,10 +128,15 @@ def ratio_samples(history: History, name: str, *, early: bool = True) -> list[tu
     (``early``: late in a run annealing and convergence shrink updates by design).
 
     Left out: steps whose gradient was exactly 0 (momentum coasting on after the units died: no gradient, so
-    nothing the rate scaled), the run's first update while later samples exist (Adam's first step moves every
-    weight by exactly the rate, whatever its gradient, and momentum has not built up yet: in a run of 10 steps
-    it would be half of the samples), and every sample of a tensor that started at zero (a zero-initialised
-    positional table: its ratio measures how far it has come from zero, ~1/steps, not the size of its steps)."""
+    nothing the rate scaled), the run's first update while later samples exist (momentum has not built up yet:
+    in a run of 10 steps it would be half of the samples), and every sample of a tensor that started at zero (a
+    zero-initialised positional table: its ratio measures how far it has come from zero, ~1/steps, not the size of
+    its steps).
+
+    A first step that is the only sample, under Adam, RMSprop or Adagrad, moved every weight by the rate times its
+    gradient's sign: ``lr / |w|``, the largest step such a rule takes (later ones shrink as it averages the
+    gradients' noise). It is kept where it is conclusive, below ``RATIO_HIGH`` or as large as the weights
+    themselves, and left out in between, where an embedding at std 0.02 under lr 3e-3 (0.15) trains well."""
     if _zero_initialised(history, name):
         return []
     steps, values = v.series(history, UpdateRatio, "ratio", name)
@@ -141,6 +146,9 @@ def ratio_samples(history: History, name: str, *, early: bool = True) -> list[tu
         pairs = [(s, x) for s, x in pairs if s not in no_gradient]
     if len(pairs) > 1 and pairs[0][0] == 1:
         pairs = pairs[1:]
+    elif pairs and pairs[0][0] == 1 and v.first_step_ignores_gradient(history) \
+            and T.RATIO_HIGH < pairs[0][1] < T.SIGN_STEP_OVERWRITES:
+        pairs = []
     if early and len(pairs) > 1:
         pairs = pairs[: max(1, math.ceil(len(pairs) / 2))]
     return pairs

@@ -98,6 +98,17 @@ def is_lbfgs(history: History) -> bool:
     return name is not None and "lbfgs" in name
 
 
+# update rules whose first step moves each weight by a fixed multiple of the rate whatever its gradient
+# (Adam: lr * sign(g); RMSprop: lr * g / sqrt((1 - alpha) g^2); Adagrad: lr * sign(g))
+SIGN_FIRST_STEP = ("adam", "adamw", "nadam", "radam", "adamax", "rmsprop", "adagrad")
+
+
+def first_step_ignores_gradient(history: History) -> bool:
+    """Trained with an adaptive rule whose first update is the rate times the gradient's sign: its update/weight
+    ratio is ``lr / |w|`` per element whatever the gradient, an upper bound of the rule's later steps."""
+    return optimizer_name(history) in SIGN_FIRST_STEP
+
+
 def steps_per_epoch(history: History) -> int | None:
     """Optimizer steps per epoch: ``fit``'s meta, else the most an epoch record counted."""
     spe = history.meta.get("steps_per_epoch")

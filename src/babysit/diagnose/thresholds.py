@@ -16,6 +16,7 @@ RATIO_TARGET = 1e-3  # lecture: "about 1e-3 is healthy"; suggestions rescale lr 
 RATIO_HIGH = 1e-1  # DeepDiagnosis: abnormal outside 1e-3 x/÷ 100
 RATIO_LOW = 1e-5  # DeepDiagnosis: abnormal outside 1e-3 x/÷ 100
 RATIO_PLATEAU = 2e-2  # calibrated: a high plateau (lr_too_high) needs ratios above this (healthy runs: < 1e-2)
+SIGN_STEP_OVERWRITES = 1.0  # Adam's lone first step (lr * sign(g)) as large as the weights: too high at any reading
 RATIO_SMALL = 1e-4  # a tenth of the lecture's ~1e-3: updates this small explain a run that learns nothing
 FLOAT32_TINY = 1e-18  # a step this small underflows float32's squares (below 1e-38): not applied, not measurable
 FLOAT32_RESOLUTION = 1e-6  # float32 spacing is 1.2e-7 of a weight; lr*|grad|/|W| below 1e-6 rounds most updates away
