@@ -41,7 +41,10 @@ def evaluate(
         weighted = torch.stack([loss.float() * n for loss, n in zip(losses, counts)]).sum()
         return weighted.item() / count, int(torch.stack(corrects).sum().item()) / count
     except IndexError as exc:
-        raise label_out_of_range(exc, "validation", "found while evaluating") or exc from exc
+        error = label_out_of_range(exc, "validation", "found while evaluating")
+        if error is None:
+            raise
+        raise error from exc
     finally:
         model.train(was_training)
 

@@ -256,8 +256,10 @@ def _train_epoch(run: Run, step: Step, batches: TensorBatches | LoaderBatches, h
                 if len(pending) >= DRAIN_EVERY and not tally.drain(run.history):
                     return None, stop
     except IndexError as exc:
-        where = f"epoch {tally.epoch}, batch {tally.steps + 1}"
-        raise label_out_of_range(exc, "training", where) or exc from exc
+        error = label_out_of_range(exc, "training", f"epoch {tally.epoch}, batch {tally.steps + 1}")
+        if error is None:
+            raise
+        raise error from exc
     finally:
         run.step = tally.first_step + tally.steps
     if not tally.drain(run.history):
