@@ -38,6 +38,12 @@ def at_chance(history: History) -> bool:
     return chance is not None and len(accs) >= 2 and max(accs) <= chance + T.CHANCE_MARGIN * (1 - chance)
 
 
+# causes read from the rates and the loss alone, which a run stopped after a few epochs also shows (a ResNet's first
+# epochs under momentum have update ratios of ~0.05 and validation near chance while its loss falls ~10 % an epoch);
+# the others rest on evidence of their own (gradients piled up, memorised labels, batches sorted by class, a dead layer)
+_EARLY_LOOKING = ("signal_not_in_data", "data_or_loss", "learning_rate_too_high")
+
+
 @rule("no_learning", "B2", uses=_causes.CAUSE_USES)
 def no_learning(history: History) -> list[Finding]:
     """Validation accuracy stays at chance for the whole run; the likelier cause is named from the evidence."""
@@ -48,7 +54,7 @@ def no_learning(history: History) -> list[Finding]:
     which = "validation" if val else "training"
     accs = val or v.finite(v.per_epoch(history, "train_acc"))
     cause = _causes.why_no_learning(history)
-    if cause.code in ("signal_not_in_data", "data_or_loss") and _facts.new_low(v.finite(_facts.data_losses(history))):
+    if cause.code in _EARLY_LOOKING and _facts.new_low(v.finite(_facts.data_losses(history))):
         return []  # near chance while the loss still falls to new lows: a run stopped early, not one that is broken
     message = (f"{which} accuracy stayed at chance ({max(accs):.2f} at best, chance {chance:.2f}) for "
                f"{len(history.epochs)} epochs: {cause.reason}")
