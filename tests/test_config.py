@@ -84,6 +84,26 @@ def test_an_override_of_a_text_key_keeps_the_text_as_written(tmp_path: Path) -> 
     assert cfg.run_dir == Path("out") / "2024"
 
 
+def test_every_built_in_sources_options_can_be_set_in_a_config(tmp_path: Path) -> None:
+    """What data.load takes per source is a [data] key too: shapes32's size, pysource's windows, a CSV's separator;
+    one meant for another source is refused by the loader, naming the options that source takes."""
+    from babysit.errors import DataError
+    from babysit.train.from_config import prepare
+
+    shapes = prepare(load_config(_write(tmp_path, '[data]\nsource = "shapes32"\nper_class = 5\nnoise = 0.0\n')))
+    assert len(shapes.bundle.y_train) + len(shapes.bundle.y_val) + len(shapes.bundle.y_test) == 6 * 5
+    text = prepare(load_config(_write(tmp_path, '[data]\nsource = "pysource"\nblock_size = 16\nmax_chars = 4000\n'
+                                                '[model]\nkind = "transformer"\nargs = { n_layer = 1, d_model = 16, '
+                                                'n_head = 2 }\n')))
+    assert text.bundle.X_train.shape[1] == 16
+    table = tmp_path / "t.csv"
+    table.write_text("a;b;y\n" + "".join(f"{i};{i % 3};{i % 2}\n" for i in range(40)))
+    csv = prepare(load_config(_write(tmp_path, f'[data]\nsource = "{table}"\nlabel = "y"\ndelimiter = ";"\n')))
+    assert csv.bundle.input_shape == (2,)
+    with pytest.raises(DataError, match=r"unknown option for data source 'digits': 'per_class'"):
+        prepare(load_config(_write(tmp_path, "[data]\nper_class = 5\n")))
+
+
 def test_bad_override() -> None:
     with pytest.raises(ConfigError, match=r"not key=value"):
         apply_overrides({}, ["optimizer.lr"])

@@ -37,10 +37,14 @@ class DataConfig(_Section):
     val_fraction: float = Field(0.2, gt=0, lt=1)  # digits, spiral, CSV: share held out for validation
     test_fraction: float = Field(0.2, ge=0, lt=1)  # digits, spiral, CSV: share held out for testing
     label: str | None = None  # CSV: the name of the label column
+    delimiter: str | None = None  # CSV: the column separator (default ",")
     num_classes: int | None = Field(None, ge=2)  # default: max label + 1; a label >= num_classes is an error
     classes: int | None = Field(None, ge=2)  # spiral: number of arms
     points_per_class: int | None = Field(None, ge=1)  # spiral
-    noise: float | None = Field(None, ge=0)  # spiral
+    noise: float | None = Field(None, ge=0)  # spiral, shapes32
+    per_class: int | None = Field(None, ge=1)  # shapes32: images of each shape
+    block_size: int | None = Field(None, ge=1)  # pysource: characters per window
+    max_chars: int | None = Field(None, ge=1)  # pysource: characters of source read
 
 
 class ModelConfig(_Section):
