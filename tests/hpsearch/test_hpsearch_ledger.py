@@ -88,6 +88,29 @@ def test_a_trial_that_ended_while_it_was_judged_stale_is_not_requeued(tmp_path) 
     assert study.trials[trial.number].state == TrialState.COMPLETE
 
 
+@pytest.mark.parametrize(("result", "state"), [
+    ({"outcome": "complete", "epochs_run": 5, "best_val_acc": 0.83}, TrialState.COMPLETE),
+    ({"outcome": "pruned", "epochs_run": 2, "best_val_acc": 0.4}, TrialState.PRUNED),
+    ({"outcome": "diverged", "epochs_run": 1}, TrialState.FAIL),
+])
+def test_a_worker_killed_after_recording_its_result_has_its_trial_ended_as_recorded(tmp_path, result, state) -> None:
+    # killed between writing the trial's result and telling the study: the training is done, so none is run again;
+    # a trial that completed keeps its value (it used to be failed, its result lost), one that diverged is failed
+    from babysit.hpsearch._liveness import fail_trial
+    from babysit.hpsearch._storage import default_url, make_storage
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(study_name="late", storage=make_storage(default_url(tmp_path)), direction="maximize")
+    trial = study.ask()
+    trial.report(0.4, 1)
+    trial.set_user_attr(_ledger.RESULT, result)
+    assert fail_trial(study, trial.number) is False  # not to be queued again
+    ended = study.trials[trial.number]
+    assert ended.state == state
+    if state == TrialState.COMPLETE:
+        assert ended.value == pytest.approx(0.83)
+
+
 def test_a_stage_is_not_complete_while_an_untagged_trial_runs() -> None:
     # the trial counts against the stage's places (usage), so the stage must also wait for it
     stage = {"index": 1, "epochs": 1, "trials": 2, "budget_epochs": None}

@@ -79,6 +79,15 @@ def _start_master(folder: Path) -> subprocess.Popen[bytes]:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
+def _recorded_its_result_first(trial) -> bool:
+    """The kill landed after the trial's worker recorded its result, before it told the study (a window of
+    milliseconds at the end of a trial): the trial is then kept complete with its value, not failed and re-run."""
+    if trial.state != "complete":
+        return False
+    assert not trial.requeued and trial.value is not None
+    return True
+
+
 def test_a_killed_worker_loses_only_its_trial_which_is_requeued(tmp_path: Path) -> None:
     master = _start_master(tmp_path)
     try:
@@ -97,9 +106,10 @@ def test_a_killed_worker_loses_only_its_trial_which_is_requeued(tmp_path: Path) 
     assert all(by_number[n].state == "complete" and by_number[n].value == v for n, v in kept.items())
     # the killed trial is failed and re-queued; its copy ran with the same parameters and completed
     killed = by_number[victim.number]
-    assert killed.state == "failed" and killed.requeued
-    [retry] = [t for t in result.trials if t.retry_of == victim.number]
-    assert retry.state == "complete" and retry.params == killed.params
+    if not _recorded_its_result_first(killed):
+        assert killed.state == "failed" and killed.requeued
+        [retry] = [t for t in result.trials if t.retry_of == victim.number]
+        assert retry.state == "complete" and retry.params == killed.params
     # the search still delivered its 8 trials
     assert sum(t.state == "complete" for t in result.trials) == 8
 
@@ -121,8 +131,9 @@ def test_restarting_a_killed_search_resumes_it(tmp_path: Path) -> None:
     by_number = {t.number: t for t in result.trials}
     # finished trials are kept, not run again; the interrupted one is re-queued and completed
     assert all((by_number[n].params, by_number[n].value) == pv for n, pv in kept.items())
-    assert by_number[running.number].state == "failed" and by_number[running.number].requeued
-    assert any(t.retry_of == running.number and t.state == "complete" for t in result.trials)
+    if not _recorded_its_result_first(by_number[running.number]):
+        assert by_number[running.number].state == "failed" and by_number[running.number].requeued
+        assert any(t.retry_of == running.number and t.state == "complete" for t in result.trials)
     assert sum(t.state == "complete" for t in result.trials) == 8
 
 

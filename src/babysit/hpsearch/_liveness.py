@@ -15,6 +15,7 @@ itself, so the clocks of different machines never meet.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import warnings
@@ -93,14 +94,34 @@ class StaleTrials:
 
 
 def fail_trial(study: Any, number: int) -> bool:
-    """Fail running trial ``number`` (of any process). False when it ended first: its worker was alive after all."""
+    """Fail running trial ``number`` (of any process). False when it ended first (its worker was alive after all),
+    or when its worker recorded the trial's result and died before telling the study: the trial is then ended as
+    that result says (complete with its value, or pruned), since its training is done."""
+    finished = _recorded_ending(next(t for t in study.get_trials(deepcopy=False) if t.number == number))
     try:
+        if finished is not None:
+            study.tell(number, finished[1], state=finished[0], skip_if_finished=True)
+            log.info("trial %d: its worker recorded the trial's result, then went silent; ended as %s", number,
+                     finished[0].name.lower())
+            return False
         study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
     except optuna.exceptions.UpdateFinishedTrialError:
         return False
     trial = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
     # a journal keeps whichever ending came first: the worker's own may have beaten this one
     return trial.state == TrialState.FAIL and _ledger.RESULT not in trial.user_attrs
+
+
+def _recorded_ending(trial: Any) -> tuple[TrialState, float | None] | None:
+    """How a silent trial ended by the result its worker recorded (complete with its value, or pruned); None when
+    it recorded none, or another outcome (failed, diverged, interrupted: failed here, as before)."""
+    result = trial.user_attrs.get(_ledger.RESULT) or {}
+    value = result.get("best_val_acc")
+    if result.get("outcome") == "complete" and isinstance(value, (int, float)) and math.isfinite(value):
+        return TrialState.COMPLETE, float(value)
+    if result.get("outcome") == "pruned":
+        return TrialState.PRUNED, None
+    return None
 
 
 def requeue(study: Any, trial: Any) -> None:
