@@ -115,7 +115,7 @@ def fail_trial(study: Any, number: int) -> bool:
 def _recorded_ending(trial: Any) -> tuple[TrialState, float | None] | None:
     """How a silent trial ended by the result its worker recorded (complete with its value, or pruned); None when
     it recorded none, or another outcome (failed, diverged, interrupted: failed here, as before)."""
-    result = trial.user_attrs.get(_ledger.RESULT) or {}
+    result = _ledger.result_of(trial)
     value = result.get("best_val_acc")
     if result.get("outcome") == "complete" and isinstance(value, (int, float)) and math.isfinite(value):
         return TrialState.COMPLETE, float(value)
