@@ -16,6 +16,7 @@ time budget and at the end; a fresh folder each run), less the report page drawn
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -111,7 +112,9 @@ def measure(kind: str, *, repeats: int, epochs: int, device: str, hidden: list[i
             fn(model, bundle, **settings, **kw)
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
-            return time.perf_counter() - t0
+            elapsed = time.perf_counter() - t0
+        os.sync()  # the folder's removal reaches the disk here, not in the next run's first fsync
+        return elapsed
 
     for _ in range(3):  # warm-up: allocator, thread pool, kernels, lazy imports
         timed(hand_loop)

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from babysit._io import FILE_MODE, _jsonable, _restore_floats, fsync_dir
+from babysit._io import FILE_MODE, _jsonable, _restore_floats, fsync_dir, start_writeback
 from babysit.errors import CheckpointError
 
 LOG_FILE = "history.jsonl"
@@ -29,6 +29,7 @@ class RunLog:
 
     def __init__(self, folder: Path) -> None:
         self.path = Path(folder) / LOG_FILE
+        self.created = False  # the last append created the file (its folder's fsync makes its name durable)
 
     def exists(self) -> bool:
         return self.path.is_file()
@@ -36,21 +37,35 @@ class RunLog:
     def size(self) -> int:
         return self.path.stat().st_size if self.path.exists() else 0
 
-    def append(self, records: list[dict[str, Any]]) -> int:
-        """Append ``records`` (the last usually a commit), flushed and fsynced; the log's size after them."""
+    def append(self, records: list[dict[str, Any]], *, sync: bool = True) -> int:
+        """Append ``records`` (the last usually a commit) and fsync them; the log's size after them.
+        ``sync=False`` leaves the fsync to a later :meth:`sync` (another thread's, while this one goes on)."""
         text = "".join(json.dumps(_jsonable(r), separators=(",", ":"), default=str) + "\n" for r in records)
-        new = not self.path.exists()
+        self.created = not self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
         try:
-            os.write(fd, text.encode("utf-8"))
-            os.fsync(fd)
+            data = memoryview(text.encode("utf-8"))
+            while data:  # a short write (a disk filling up) goes on until the disk says why it cannot
+                data = data[os.write(fd, data):]
             size = os.fstat(fd).st_size
+            if not sync:
+                start_writeback(fd)
         finally:
             os.close(fd)
-        if new:
-            fsync_dir(self.path.parent)
+        if sync:
+            self.sync()
         return size
+
+    def sync(self) -> None:
+        """Make what was appended durable: the file's fsync, and its folder's when the append created it."""
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if self.created:
+            fsync_dir(self.path.parent)
 
     def rewrite(self, records: list[dict[str, Any]]) -> int:
         """Replace the whole log by ``records`` atomically (a History saved afresh into this folder)."""

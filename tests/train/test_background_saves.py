@@ -50,19 +50,19 @@ def test_a_background_save_writes_what_a_foreground_save_writes(digits, tmp_path
 @pytest.mark.parametrize("failing", [3, 4])  # a save in the middle, and the last one (found as the run closes)
 def test_a_save_that_fails_on_disk_stops_the_run_and_the_last_good_save_resumes(digits, tmp_path, monkeypatch,
                                                                                 failing: int) -> None:
-    real = run_folder.save_checkpoint
+    real = run_folder.stage_checkpoint
     calls = []
 
-    def disk_full(path, payload, **kw):
+    def disk_full(path, payload):
         calls.append(path)
         if len(calls) == failing:
             raise OSError(errno.ENOSPC, "No space left on device")
-        real(path, payload, **kw)
+        return real(path, payload)
 
-    monkeypatch.setattr(run_folder, "save_checkpoint", disk_full)
-    with pytest.raises(CheckpointError, match=r"saving the run failed: OSError.*No space left on device"):
+    monkeypatch.setattr(run_folder, "stage_checkpoint", disk_full)
+    with pytest.raises(CheckpointError, match=r"saving the run's last\.pt failed: OSError.*No space left on device"):
         babysit.fit(_model(digits), digits, run_dir=tmp_path, options=EVERY_EPOCH, **SETTINGS)
-    monkeypatch.setattr(run_folder, "save_checkpoint", real)
+    monkeypatch.setattr(run_folder, "stage_checkpoint", real)
     # the epochs before the failed save are on disk; resuming continues from there like an uninterrupted run
     assert torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["epoch"] == failing - 1
     resumed = babysit.fit(_model(digits), digits, run_dir=tmp_path, resume=True, options=EVERY_EPOCH, **SETTINGS)
@@ -106,7 +106,7 @@ class _BestAtEpoch(babysit.Callback):
 
 def test_an_earlier_best_epoch_kept_in_memory_is_written_whole_by_the_final_save(digits, tmp_path) -> None:
     # a few-millisecond epoch: epoch 2 is not saved when it ends, so its state waits in memory for the run's
-    # final save, which writes it as best.pt while the writer commits the log and last.pt
+    # final save, which writes it as best.pt beside the log and last.pt
     babysit.fit(_model(digits), digits, run_dir=tmp_path, callbacks=[_BestAtEpoch(2)], **{**SETTINGS, "epochs": 8})
     assert 2 not in _commits(tmp_path) and _commits(tmp_path)[-1] == 8
     best = torch.load(tmp_path / "checkpoints" / "best.pt", weights_only=True)
@@ -120,21 +120,22 @@ def test_an_earlier_best_epoch_kept_in_memory_is_written_whole_by_the_final_save
 
 def test_a_disk_error_writing_the_kept_best_epoch_is_a_clear_error_and_the_commit_stays(digits, tmp_path,
                                                                                          monkeypatch) -> None:
-    real = run_folder.save_checkpoint
+    real = run_folder.stage_checkpoint
 
-    def best_fails(path, payload, **kw):
+    def best_fails(path, payload):
         if path.name == "best.pt":
             raise OSError(errno.ENOSPC, "No space left on device")
-        real(path, payload, **kw)
+        return real(path, payload)
 
-    monkeypatch.setattr(run_folder, "save_checkpoint", best_fails)
+    monkeypatch.setattr(run_folder, "stage_checkpoint", best_fails)
     with pytest.raises(CheckpointError, match=r"best\.pt failed: OSError.*No space left on device"):
         babysit.fit(_model(digits), digits, run_dir=tmp_path, callbacks=[_BestAtEpoch(2)],
                     options={"checkpoint_every_epochs": 100}, **{**SETTINGS, "epochs": 8})  # the final save only,
     # however slow the machine (the default policy would save mid-run once 0.5 s of training passed)
-    # the log and last.pt of the final save were committed meanwhile: the run's end is on disk
+    # the log and last.pt of the final save were committed all the same: the run's end is on disk
     assert torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 8
     assert _commits(tmp_path)[-1] == 8 and not (tmp_path / "checkpoints" / "best.pt").exists()
+    assert not list(tmp_path.glob("checkpoints/.*.tmp"))
 
 
 def test_checkpoint_every_epochs_saves_at_each_whatever_it_costs(digits, tmp_path) -> None:

@@ -24,6 +24,9 @@ SETTINGS = dict(optimizer="nesterov", lr=0.05, reg=1e-3, epochs=3, batch_size=64
                 schedule={"name": "step", "every": 1, "factor": 0.5}, monitor={"every": 5})
 OPTIONS = {"checkpoint_every_steps": 7, "checkpoint_every_epochs": 1,  # saves inside epochs too: 17 steps an epoch
            "report": False}  # what is tested is the commit; a page drawn in each child would only cost time
+# no save at epoch ends: the 8th save (after steps 7, 14, ..., 49) is the final one, written as the run closes,
+# with the best epoch kept in memory since its end
+FINAL_SAVE = {**OPTIONS, "checkpoint_every_epochs": 100}
 
 # The child trains; a patched write function kills it with SIGKILL at the chosen write of the chosen save.
 CHILD = textwrap.dedent("""
@@ -39,31 +42,34 @@ CHILD = textwrap.dedent("""
     def die():
         os.kill(os.getpid(), signal.SIGKILL)
 
-    real_append, real_write_atomic, real_link_atomic = _runlog.RunLog.append, _io.write_atomic, _io.link_atomic
+    real_append, real_stage, real_link_atomic = _runlog.RunLog.append, _io.stage_atomic, _io.link_atomic
+    real_put_in_place = _io.StagedFile.put_in_place
 
-    def append(self, records):
+    def append(self, records, **kw):
         seen["log"] += 1
         if point == "before_log" and seen["log"] == save_number:
             die()
-        size = real_append(self, records)
+        size = real_append(self, records, **kw)
         if point == "after_log" and seen["log"] == save_number:
             die()
         return size
 
-    def write_atomic(path, write, **kw):
-        is_last = path.name == "last.pt"
-        if is_last:
+    def stage_atomic(path, write):  # a checkpoint written beside its place, before the fsyncs
+        if path.name == "last.pt":
             seen["ckpt"] += 1
-        if point == "inside_checkpoint" and is_last and seen["ckpt"] == save_number:
-            def torn(fh):  # half a checkpoint in the temporary file, then the kill
-                fh.write(b"x" * 100)
-                fh.flush()
-                die()
-            return real_write_atomic(path, torn, **kw)
-        real_write_atomic(path, write, **kw)
-        if point == "after_checkpoint" and is_last and seen["ckpt"] == save_number:
+            if point == "inside_checkpoint" and seen["ckpt"] == save_number:
+                def torn(fh):  # half a checkpoint in the temporary file, then the kill
+                    fh.write(b"x" * 100)
+                    fh.flush()
+                    die()
+                return real_stage(path, torn)
+        return real_stage(path, write)
+
+    def put_in_place(self):  # the rename, after the fsyncs
+        real_put_in_place(self)
+        if point == "after_checkpoint" and self.target.name == "last.pt" and seen["ckpt"] == save_number:
             die()
-        if point == "after_best" and path.name == "best.pt" and seen["ckpt"] >= save_number:
+        if point == "after_best" and self.target.name == "best.pt" and seen["ckpt"] >= save_number:
             die()
 
     def link_atomic(source, target, **kw):  # best.pt as a second name of last.pt
@@ -72,8 +78,8 @@ CHILD = textwrap.dedent("""
             die()
 
     _runlog.RunLog.append = append
-    _io.write_atomic = write_atomic
-    checkpoint.write_atomic = write_atomic
+    checkpoint.stage_atomic = stage_atomic
+    _io.StagedFile.put_in_place = put_in_place
     checkpoint.link_atomic = link_atomic
     digits = babysit.data.load("digits", seed=0)
     model = models.build("mlp", input_shape=digits.input_shape, num_classes=10, hidden=[32], seed=0)
@@ -98,9 +104,9 @@ def straight(digits, tmp_path_factory):
     return h, model
 
 
-def _child(folder: Path, point: str, save_number: int) -> subprocess.CompletedProcess:
+def _child(folder: Path, point: str, save_number: int, options: dict = OPTIONS) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", CHILD, str(folder), point, str(save_number),
-                           json.dumps(SETTINGS), json.dumps(OPTIONS)], capture_output=True, text=True, timeout=120)
+                           json.dumps(SETTINGS), json.dumps(options)], capture_output=True, text=True, timeout=120)
 
 
 def _resume_and_compare(digits, folder: Path, straight) -> None:
@@ -131,6 +137,18 @@ def test_sigkill_at_every_write_of_a_save_resumes_exactly(digits, tmp_path: Path
                                                           save_number: int) -> None:
     result = _child(tmp_path, point, save_number)
     assert result.returncode == -signal.SIGKILL, result.stdout + result.stderr[-2000:]
+    _resume_and_compare(digits, tmp_path, straight)
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_sigkill_at_every_write_of_the_final_save_resumes_exactly(digits, tmp_path: Path, straight,
+                                                                  point: str) -> None:
+    result = _child(tmp_path, point, 8, FINAL_SAVE)
+    assert result.returncode == -signal.SIGKILL, result.stdout + result.stderr[-2000:]
+    # killed in the final save: last.pt is the run's end once it was put in place, else the save at step 49
+    last = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    in_place = point in ("after_checkpoint", "after_best")
+    assert (last["epoch"], last["num_steps"]) == ((3, 51) if in_place else (2, 49))
     _resume_and_compare(digits, tmp_path, straight)
 
 

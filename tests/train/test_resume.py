@@ -155,7 +155,7 @@ def test_interrupt_saves_and_resume_continues(tmp_path, sig) -> None:
     assert final.status == "completed" and len(final.epochs) == done + 1
 
 
-@pytest.mark.parametrize("where", ["pending", "write_pending"])  # taking the save, and writing it (background)
+@pytest.mark.parametrize("where", ["pending", "_commit"])  # taking the save, and writing it (background)
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_while_saving_keeps_checkpoint_and_history_together(digits, tmp_path, monkeypatch, sig,
                                                                       where: str, plain_sigint) -> None:
@@ -165,11 +165,11 @@ def test_interrupt_while_saving_keeps_checkpoint_and_history_together(digits, tm
     real = getattr(run_folder, where)
     sent = []
 
-    def then_signal(*args):
+    def then_signal(*args, **kwargs):
         if not sent:
             sent.append(sig)
             os.kill(os.getpid(), sig)  # from the writer thread too, the signal is handled by the main thread
-        return real(*args)
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(run_folder, where, then_signal)
     with pytest.raises(KeyboardInterrupt):

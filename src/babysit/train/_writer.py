@@ -41,6 +41,8 @@ class BackgroundWriter:
             self._jobs.join()
         error, self._error = self._error, None
         if error is not None and raise_error:
+            if isinstance(error, CheckpointError):  # says already which save failed, and why
+                raise error
             raise save_failed("saving the run", error) from error
 
     def close(self) -> None:

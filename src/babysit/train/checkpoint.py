@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from babysit._io import link_atomic, write_atomic
+from babysit._io import StagedFile, link_atomic, stage_atomic, write_atomic
 from babysit.errors import CheckpointError
 
 CHECKPOINT_DIR = "checkpoints"
@@ -44,7 +44,12 @@ def checkpoint_path(run_dir: Path, which: str = "last") -> Path:
 def save_checkpoint(path: Path, payload: dict[str, Any], *, sync_folder: bool = True) -> None:
     """Save a :func:`checkpoint_payload` (e.g. ``Run.checkpoint()``), atomically (``sync_folder``: see
     ``babysit._io.write_atomic``)."""
-    write_atomic(path, lambda fh: torch.save(payload, fh), sync_folder=sync_folder)
+    stage_checkpoint(path, payload).commit(sync_folder=sync_folder)
+
+
+def stage_checkpoint(path: Path, payload: dict[str, Any]) -> StagedFile:
+    """Write a checkpoint beside ``path``, to be made durable and put in place by its ``commit()``."""
+    return stage_atomic(path, lambda fh: torch.save(payload, fh))
 
 
 def checkpoint_payload(state: TrainingState, *, epoch: int, num_steps: int, **extra: Any) -> dict[str, Any]:

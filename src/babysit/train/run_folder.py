@@ -24,19 +24,20 @@ import functools
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from babysit._history_log import pending, write_pending
-from babysit._io import fsync_dir
-from babysit._runlog import LOG_FILE
+from babysit._history_log import pending
+from babysit._io import StagedFile, fsync_all, fsync_dir
+from babysit._runlog import LOG_FILE, RunLog
 from babysit.callbacks._base import Callback
 from babysit.errors import CheckpointError
 from babysit.history import HISTORY_FILE, History, holds_history
 from babysit.train._interrupt import interrupts_deferred, stopped_between_steps
 from babysit.train._lock import RunLock
 from babysit.train._writer import BackgroundWriter, detached_copy, save_failed
-from babysit.train.checkpoint import checkpoint_path, copy_checkpoint, save_checkpoint
+from babysit.train.checkpoint import CHECKPOINT_DIR, checkpoint_path, copy_checkpoint, stage_checkpoint
 from babysit.train.run import Run
 
 if TYPE_CHECKING:
@@ -97,8 +98,7 @@ class RunFolder(Callback):
                 "resume=True (CLI: --resume), give this run another run_dir, or remove that run first "
                 "(CLI: --overwrite)."
             )
-        for stale in [*self.folder.glob(".*.tmp"), *self.folder.glob("checkpoints/.*.tmp")]:
-            stale.unlink(missing_ok=True)  # a write cut off by a crash; this run holds the lock, nobody else writes
+        _remove_unfinished_writes(self.folder)  # of a save cut off by a crash
         run.history.run_dir = self.folder
         self._best_acc = run.history.best_val_acc  # a resumed run's epochs so far
         self.saved = (len(run.history.epochs), run.history.num_steps)
@@ -135,8 +135,7 @@ class RunFolder(Callback):
              final: bool = False) -> None:
         """Commit the run log, then the checkpoint that names the commit (and best.pt at a best epoch's end).
 
-        ``final``: the run's last save, which fit waits for; an earlier best epoch kept in memory is then written
-        on this thread while the writer commits, rather than after the commit on the writer."""
+        ``final``: the run's last save, which fit waits for, so it is written on this thread."""
         with interrupts_deferred():  # the log, the checkpoint and `saved` change together
             try:
                 payload = run.checkpoint()  # inside an epoch this reads the steps so far into the History first
@@ -149,23 +148,26 @@ class RunFolder(Callback):
             records, replace = pending(run.history, self.folder)
             is_best = epoch_end is not None and is_best
             best, self._best = (None if is_best else self._best), None
+            commit = functools.partial(_commit, self.folder, records, replace, is_best=is_best, best=best)
             counts = (len(run.history.epochs), run.history.num_steps)
-            best_here = final and self.background and best is not None and not _same_point(best, payload)
-
-            def commit(state: dict[str, Any]) -> None:
-                began = time.perf_counter()
-                _commit(self.folder, records, replace, state, is_best, None if best_here else best)
-                self.saved = counts  # only once it is on disk: an interrupt cuts the history back to here
-                self._write_cost = time.perf_counter() - began
-
-            if self.background:
-                self._writer.submit(functools.partial(commit, detached_copy(payload)))
-            else:
-                commit(payload)
-            if best_here:
-                self._write_best_meanwhile(best)  # type: ignore[arg-type]
+            if self.background and not final:
+                self._writer.submit(functools.partial(self._commit, commit, detached_copy(payload), counts))
+            else:  # the final save is waited for anyway: written here, from the live state (training is over)
+                self._commit(commit, payload, counts)
             self._take_cost = time.perf_counter() - started
             self._last_save = time.monotonic()
+
+    def _commit(self, commit: Callable[[dict[str, Any]], CheckpointError | None], payload: dict[str, Any],
+                counts: tuple[int, int]) -> None:
+        began = time.perf_counter()
+        try:
+            best_failed = commit(payload)
+        except OSError as exc:
+            raise save_failed("saving the run", exc) from exc
+        self.saved = counts  # only once it is on disk: an interrupt cuts the history back to here
+        self._write_cost = time.perf_counter() - began
+        if best_failed is not None:  # the log and last.pt are committed: the run's end is on disk
+            raise best_failed
 
     def _kept_for_a_fix(self) -> str:
         """What the folder holds of the run, for an error that stops it before a save."""
@@ -173,17 +175,6 @@ class RunFolder(Callback):
             return "The run's last checkpoint is intact: fix the callback, then continue with resume=True."
         return ("Nothing of this run was checkpointed yet: fix the callback, then start it again with another "
                 "run_dir (or remove this one).")
-
-    def _write_best_meanwhile(self, best: dict[str, Any]) -> None:
-        """Write best.pt on this thread while the writer commits the log and last.pt, then wait for both."""
-        best_path = checkpoint_path(self.folder, "best")
-        try:
-            save_checkpoint(best_path, best, sync_folder=False)
-        except OSError as exc:
-            self._writer.wait(raise_error=False)
-            raise save_failed("saving the run's best.pt", exc) from exc
-        self._writer.wait()
-        fsync_dir(best_path.parent)  # its rename, after the commit's own
 
     def on_exception(self, run: Run, exc: BaseException) -> None:
         self._writer.wait(raise_error=False)  # the save in flight completes (or fails) first
@@ -258,18 +249,54 @@ def saved_point(folder: Path) -> tuple[str, History | None]:
     return ("untrained" if not saved.epochs and saved.num_steps == 0 else "uncheckpointed"), saved
 
 
-def _commit(folder: Path, records: list[dict[str, Any]], replace: bool, payload: dict[str, Any], is_best: bool,
-            best: dict[str, Any] | None = None) -> None:
-    """One save on disk: the run log's records and commit (fsynced), then the checkpoint naming the commit's
-    offset, then best.pt (a copy of it at a best epoch, else the best epoch kept since the last save)."""
-    payload["log_offset"] = write_pending(folder, records, replace)
-    last = checkpoint_path(folder, "last")
-    save_checkpoint(last, payload, sync_folder=False)
+def _commit(folder: Path, records: list[dict[str, Any]], replace: bool, payload: dict[str, Any], *, is_best: bool,
+            best: dict[str, Any] | None = None) -> CheckpointError | None:
+    """One save on disk: the run log's records and commit, the checkpoint naming the commit's offset, and best.pt
+    (a copy of it at a best epoch, else a best epoch kept since the last save).
+
+    Every file is written first, then all are made durable at once (their fsyncs overlap), then the checkpoints
+    are put in place: the log's fsync comes before the checkpoint's rename, so a checkpoint never names records
+    a crash could still take away. A best.pt that cannot be written is left out, and its error returned."""
+    last, best_path = checkpoint_path(folder, "last"), checkpoint_path(folder, "best")
+    log = RunLog(folder)
+    if replace:
+        payload["log_offset"] = log.rewrite(records)
+    else:
+        payload["log_offset"] = log.append(records, sync=False)
+    staged: list[StagedFile] = []
+    best_failed = None
+    try:
+        staged.append(_staged(last, payload))
+        if best is not None and not is_best and not _same_point(best, payload):  # an earlier epoch's
+            try:
+                staged.append(_staged(best_path, best))
+            except CheckpointError as exc:  # the commit goes on without it: the run's end matters more
+                best_failed = exc
+        log_files = [] if replace else [log.path, *([folder] if log.created else [])]  # a new log's name too
+        fsync_all([*log_files, *(file.tmp for file in staged)])  # at once: the disk takes them together
+        for file in staged:
+            file.put_in_place()  # after the log's fsync: what the checkpoint names is on disk
+    finally:
+        for file in staged:
+            file.tmp.unlink(missing_ok=True)  # of a commit that failed (a file put in place was renamed away)
     if is_best or (best is not None and _same_point(best, payload)):  # the best epoch is this one
-        copy_checkpoint(last, checkpoint_path(folder, "best"), sync_folder=False)
-    elif best is not None:
-        save_checkpoint(checkpoint_path(folder, "best"), best, sync_folder=False)
-    fsync_dir(last.parent)  # both renames at once
+        copy_checkpoint(last, best_path, sync_folder=False)
+    fsync_dir(last.parent)  # the renames
+    return best_failed
+
+
+def _staged(path: Path, payload: dict[str, Any]) -> StagedFile:
+    """A checkpoint written beside ``path``; a disk error names the file."""
+    try:
+        return stage_checkpoint(path, payload)
+    except OSError as exc:
+        raise save_failed(f"saving the run's {path.name}", exc) from exc
+
+
+def _remove_unfinished_writes(folder: Path) -> None:
+    """Remove the temporary files of a save that failed (this run holds the lock: nobody else writes here)."""
+    for stale in [*folder.glob(".*.tmp"), *folder.glob(f"{CHECKPOINT_DIR}/.*.tmp")]:
+        stale.unlink(missing_ok=True)
 
 
 def _same_point(a: dict[str, Any], b: dict[str, Any]) -> bool:
