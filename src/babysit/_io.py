@@ -43,9 +43,9 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], object], *, sync_folder
 class StagedFile:
     """A file written beside its target but neither durable nor in place yet: :meth:`commit` makes it both.
 
-    Writing and making durable are separate so that one thread can write the next file while another waits
-    for the disk to take this one (the fsync), and so that a file can be written before an earlier file is
-    durable yet take its place only after it."""
+    Writing and making durable are separate so that several files can be written first and made durable
+    together (:func:`fsync_all`: their waits for the disk overlap), and so that a file can be written before
+    another one is durable yet take its place only after it."""
 
     def __init__(self, tmp: Path, target: Path) -> None:
         self.tmp, self.target = tmp, target

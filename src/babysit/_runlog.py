@@ -39,7 +39,8 @@ class RunLog:
 
     def append(self, records: list[dict[str, Any]], *, sync: bool = True) -> int:
         """Append ``records`` (the last usually a commit) and fsync them; the log's size after them.
-        ``sync=False`` leaves the fsync to a later :meth:`sync` (another thread's, while this one goes on)."""
+        ``sync=False`` starts the writes and leaves the fsync to the caller (:meth:`sync`, or one fsync of
+        several files at once)."""
         text = "".join(json.dumps(_jsonable(r), separators=(",", ":"), default=str) + "\n" for r in records)
         self.created = not self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
