@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from babysit._io import FILE_MODE, _jsonable, _restore_floats, fsync_dir, start_writeback
+from babysit._io import FILE_MODE, _jsonable, _restore_floats, fsync_all, fsync_dir, start_writeback
 from babysit.errors import CheckpointError
 
 LOG_FILE = "history.jsonl"
@@ -60,11 +60,7 @@ class RunLog:
 
     def sync(self) -> None:
         """Make what was appended durable: the file's fsync, and its folder's when the append created it."""
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_all([self.path])
         if self.created:
             fsync_dir(self.path.parent)
 
